@@ -1,0 +1,4 @@
+"""Private plumbing: settings, global state, the guard, semantic-convention names.
+
+Nothing here is public API; import from :mod:`watchkit` instead.
+"""

@@ -1,0 +1,136 @@
+"""Self-diagnostics of the export pipeline: counts and rate-limited warnings.
+
+A dead collector must cost the host one warning, not a log storm. The SDK's
+OTLP exporters log an error (and a warning per retry) for every failed batch
+of every signal; watchkit silences those records on its own exporters'
+loggers, keeps the last message as the detail, and reports one combined
+warning per endpoint at most every ``interval`` seconds, plus one line when
+export recovers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from watchkit._internal.guard import internal_logger
+
+__all__ = ["ExportStats", "export_health", "install_sdk_log_filter"]
+
+# The loggers through which the SDK's batch processors and OTLP exporters
+# report failed exports. Filters do not inherit, so each is named.
+_SDK_EXPORT_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk.metrics._internal.export",
+    "opentelemetry.sdk._logs._internal.export",
+)
+
+
+@dataclass
+class ExportStats:
+    """Counters of one signal's export since configure()."""
+
+    exported: int = 0
+    """Items (spans, metric export batches' data points, log records) accepted by the exporter."""
+    dropped: int = 0
+    """Items lost because an export failed (collector down, refused, timed out)."""
+    failed_exports: int = 0
+    """Export calls that failed."""
+
+
+@dataclass
+class _Health:
+    interval: float = 60.0
+    stats: dict[str, ExportStats] = field(default_factory=dict)
+    last_detail: str = ""
+    failing: bool = False
+    last_warning: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stat(self, signal: str) -> ExportStats:
+        found = self.stats.get(signal)
+        if found is None:
+            found = self.stats.setdefault(signal, ExportStats())
+        return found
+
+    def succeeded(self, signal: str, endpoint: str, count: int) -> None:
+        with self.lock:
+            self.stat(signal).exported += count
+            recovered = self.failing
+            self.failing = False
+        if recovered:
+            internal_logger.warning("watchkit: export to %s works again", endpoint)
+
+    def failed(self, signal: str, endpoint: str, count: int) -> None:
+        now = time.monotonic()
+        with self.lock:
+            stat = self.stat(signal)
+            stat.dropped += count
+            stat.failed_exports += 1
+            self.failing = True
+            due = now - self.last_warning >= self.interval
+            if due:
+                self.last_warning = now
+            dropped = {name: s.dropped for name, s in self.stats.items() if s.dropped}
+            detail = self.last_detail
+        if due:
+            internal_logger.warning(
+                "watchkit: cannot export telemetry to %s (%s); dropped so far: %s. "
+                "The service keeps running; next report in %.0f s at the earliest.",
+                endpoint,
+                detail or "no detail",
+                ", ".join(f"{n} {name}" for name, n in sorted(dropped.items())),
+                self.interval,
+            )
+
+    def reset(self) -> None:
+        with self.lock:
+            self.stats.clear()
+            self.failing = False
+            self.last_detail = ""
+            self.last_warning = float("-inf")
+
+
+export_health = _Health()
+
+
+class _SdkExportLogFilter(logging.Filter):
+    """Keeps the SDK's per-batch export complaints as detail instead of log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        try:
+            export_health.last_detail = record.getMessage()[:300]
+        except Exception:  # a malformed record must not break the export thread
+            export_health.last_detail = str(record.msg)[:300]
+        return False
+
+
+_FILTER = _SdkExportLogFilter("watchkit")
+
+
+def install_sdk_log_filter() -> None:
+    """Install the filter on the SDK's export loggers (idempotent)."""
+    for name in _SDK_EXPORT_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+def remove_sdk_log_filter() -> None:
+    """Undo :func:`install_sdk_log_filter`."""
+    for name in _SDK_EXPORT_LOGGERS:
+        logging.getLogger(name).removeFilter(_FILTER)

@@ -1,0 +1,59 @@
+"""The never-break-the-host guard.
+
+Every watchkit code path that runs inside a user's request (middleware,
+decorator entry and exit, log processors, metric recording) catches its own
+exceptions and hands them to :func:`report`. In production that logs the error
+once per call site and carries on; in watchkit's own test suite (and in users'
+suites that opt in) it re-raises, so bugs fail tests instead of hiding.
+
+User exceptions are never routed here: they are recorded and re-raised
+unchanged by the code that observes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+__all__ = ["internal_logger", "raising", "report", "set_raise"]
+
+internal_logger = logging.getLogger("watchkit")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_raise = os.environ.get("WATCHKIT_RAISE_INTERNAL_ERRORS", "").strip().lower() in _TRUE
+_reported: set[str] = set()
+_lock = threading.Lock()
+
+
+def set_raise(enabled: bool) -> bool:
+    """Make :func:`report` re-raise (tests) or swallow (production); return the old value."""
+    global _raise
+    old, _raise = _raise, enabled
+    return old
+
+
+def raising() -> bool:
+    """Whether internal errors are re-raised."""
+    return _raise
+
+
+def report(where: str) -> None:
+    """Handle the exception being handled by the caller's ``except`` block.
+
+    Call it only from inside ``except Exception:``. ``where`` names the call
+    site; each site is logged once per process so a broken hook cannot flood the
+    application's logs.
+    """
+    if _raise:
+        raise  # noqa: PLE0704 - re-raises the exception the caller is handling
+    with _lock:
+        first = where not in _reported
+        _reported.add(where)
+    if first:
+        internal_logger.warning(
+            "watchkit internal error in %s; telemetry for this call is incomplete "
+            "(further errors here are not logged)",
+            where,
+            exc_info=True,
+        )

@@ -1,0 +1,291 @@
+"""Build, flush and shut down the OpenTelemetry providers behind watchkit.
+
+Coexistence: if the application (or ``opentelemetry-instrument``) already set
+global SDK providers, watchkit uses them as they are — it adds no processor,
+reader or exporter to them, so nothing is exported twice — and says so once.
+Otherwise it builds its own providers around one Resource and sets them as the
+OpenTelemetry globals, so other OpenTelemetry instrumentations in the process
+share the same pipeline.
+
+Bounded time: the SDK's exporters retry with backoff and a dead collector makes
+a plain ``provider.shutdown()`` take longer than a deploy should wait. Flush and
+shutdown here run the providers in parallel worker threads and stop waiting at
+the deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from opentelemetry import _logs as otel_logs
+from opentelemetry import metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import TracerProvider, sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from watchkit._internal.diagnostics import export_health, install_sdk_log_filter
+from watchkit._internal.guard import internal_logger
+from watchkit._internal.resource import build_resource, process_resource
+from watchkit._internal.settings import Settings
+from watchkit._internal.state import STATE, Pipeline
+
+__all__ = ["build_pipeline", "flush_pipeline", "run_with_deadline", "shutdown_pipeline"]
+
+# Console output should appear promptly for a developer; OTLP keeps the SDK's
+# defaults (OTEL_BSP_SCHEDULE_DELAY etc., read by the SDK itself).
+_CONSOLE_DELAY_MS = 200
+
+# Providers watchkit created, so that a later configure() does not mistake
+# them for an application's own and "reuse" a shut-down provider.
+_created: weakref.WeakSet[Any] = weakref.WeakSet()
+
+_PROXY_CLASSES = frozenset({"ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider"})
+
+
+def _is_unset(provider: object) -> bool:
+    # The API installs proxy providers until somebody sets a real one.
+    return type(provider).__name__ in _PROXY_CLASSES
+
+
+def _foreign(provider: object) -> bool:
+    """An SDK (or vendor) provider the application installed itself."""
+    return not _is_unset(provider) and provider not in _created
+
+
+def _sampler(settings: Settings) -> sampling.Sampler:
+    name, ratio = settings.sampler, settings.sampler_ratio
+    root: sampling.Sampler
+    if name.endswith("always_off"):
+        root = sampling.ALWAYS_OFF
+    elif name.endswith("traceidratio"):
+        root = sampling.TraceIdRatioBased(ratio)
+    else:
+        root = sampling.ALWAYS_ON
+    return sampling.ParentBased(root) if name.startswith("parentbased") else root
+
+
+def _exporters(
+    settings: Settings,
+) -> tuple[SpanExporter | None, MetricExporter | None, LogRecordExporter | None]:
+    if settings.exporter == "console":
+        from watchkit.export.console import (
+            ConsoleLogExporter,
+            ConsoleMetricExporter,
+            ConsoleSpanExporter,
+        )
+
+        return ConsoleSpanExporter(), ConsoleMetricExporter(), ConsoleLogExporter()
+    if settings.exporter == "otlp":
+        from watchkit.export.otlp import (
+            build_log_exporter,
+            build_metric_exporter,
+            build_span_exporter,
+        )
+
+        install_sdk_log_filter()
+        return (
+            build_span_exporter(settings.otlp_for("traces")),
+            build_metric_exporter(settings.otlp_for("metrics")),
+            build_log_exporter(settings.otlp_for("logs")),
+        )
+    return None, None, None
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """Create (or adopt) the providers for ``settings``; set the globals that are unset."""
+    if settings.disabled:
+        return Pipeline(
+            trace.NoOpTracerProvider(),
+            metrics.NoOpMeterProvider(),
+            otel_logs.NoOpLoggerProvider(),
+            settings,
+            settings.duration_buckets,
+            enabled=False,
+        )
+    resource = build_resource(settings)
+    span_exporter, metric_exporter, log_exporter = _exporters(settings)
+    delay = _CONSOLE_DELAY_MS if settings.exporter == "console" else None
+    owned: set[str] = set()
+    reused: list[str] = []
+
+    tracer_provider: trace.TracerProvider = trace.get_tracer_provider()
+    if _foreign(tracer_provider):
+        reused.append("traces")
+    else:
+        sdk_tracer_provider = TracerProvider(
+            resource=resource, sampler=_sampler(settings), shutdown_on_exit=False
+        )
+        if span_exporter is not None:
+            sdk_tracer_provider.add_span_processor(
+                BatchSpanProcessor(span_exporter, schedule_delay_millis=delay)
+            )
+        tracer_provider = sdk_tracer_provider
+        owned.add("traces")
+
+    meter_provider: metrics.MeterProvider = metrics.get_meter_provider()
+    if _foreign(meter_provider):
+        reused.append("metrics")
+    else:
+        readers = []
+        if metric_exporter is not None:
+            readers.append(
+                PeriodicExportingMetricReader(
+                    metric_exporter,
+                    export_interval_millis=settings.metric_export_interval * 1000,
+                    export_timeout_millis=settings.otlp_for("metrics").timeout * 1000,
+                )
+            )
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, shutdown_on_exit=False
+        )
+        owned.add("metrics")
+
+    logger_provider: otel_logs.LoggerProvider = otel_logs.get_logger_provider()
+    if _foreign(logger_provider):
+        reused.append("logs")
+    else:
+        sdk_logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        if log_exporter is not None:
+            sdk_logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(log_exporter, schedule_delay_millis=delay)
+            )
+        logger_provider = sdk_logger_provider
+        owned.add("logs")
+
+    for provider in _owned_providers(tracer_provider, meter_provider, logger_provider, owned):
+        _created.add(provider)
+    _set_globals(tracer_provider, meter_provider, logger_provider, owned)
+    if reused:
+        internal_logger.info(
+            "watchkit: using the %s provider(s) the application already installed; "
+            "their processors and exporters are left as they are",
+            ", ".join(reused),
+        )
+    return Pipeline(
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        settings,
+        settings.duration_buckets,
+        owned=frozenset(owned),
+    )
+
+
+def _owned_providers(
+    tracer_provider: object, meter_provider: object, logger_provider: object, owned: set[str]
+) -> list[object]:
+    pairs = (("traces", tracer_provider), ("metrics", meter_provider), ("logs", logger_provider))
+    return [provider for signal, provider in pairs if signal in owned]
+
+
+def _set_globals(
+    tracer_provider: trace.TracerProvider,
+    meter_provider: metrics.MeterProvider,
+    logger_provider: otel_logs.LoggerProvider,
+    owned: set[str],
+) -> None:
+    # The API allows setting each global once. After a shutdown() and a new
+    # configure(), the globals keep pointing at the first pipeline's providers;
+    # watchkit's own telemetry follows the new pipeline through STATE.
+    if "traces" in owned and _is_unset(trace.get_tracer_provider()):
+        trace.set_tracer_provider(tracer_provider)
+    if "metrics" in owned and _is_unset(metrics.get_meter_provider()):
+        metrics.set_meter_provider(meter_provider)
+    if "logs" in owned and _is_unset(otel_logs.get_logger_provider()):
+        otel_logs.set_logger_provider(logger_provider)
+
+
+def run_with_deadline(tasks: list[Callable[[], object]], timeout: float) -> bool:
+    """Run ``tasks`` in parallel daemon threads; True if all finished within ``timeout``.
+
+    Threads still running at the deadline are abandoned: they are daemons, so
+    they cannot keep the interpreter alive.
+    """
+    if not tasks:
+        return True
+    deadline = time.monotonic() + timeout
+    threads = []
+    for task in tasks:
+        thread = threading.Thread(target=_quietly(task), name="watchkit-flush", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter finalizing: no new threads; run inline
+            _quietly(task)()
+            continue
+        threads.append(thread)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
+
+
+def _quietly(task: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            task()
+        except Exception:
+            internal_logger.debug("watchkit: flush/shutdown task failed", exc_info=True)
+
+    return run
+
+
+def _owned(pipeline: Pipeline) -> list[Any]:
+    return _owned_providers(
+        pipeline.tracer_provider,
+        pipeline.meter_provider,
+        pipeline.logger_provider,
+        set(pipeline.owned),
+    )
+
+
+def flush_pipeline(pipeline: Pipeline, timeout: float) -> bool:
+    """Export what is pending, waiting at most ``timeout`` seconds."""
+    millis = int(timeout * 1000)
+    tasks: list[Callable[[], object]] = [partial(p.force_flush, millis) for p in _owned(pipeline)]
+    return run_with_deadline(tasks, timeout)
+
+
+def shutdown_pipeline(pipeline: Pipeline, timeout: float) -> bool:
+    """Flush and stop the providers watchkit owns, waiting at most ``timeout`` seconds."""
+    for hook in pipeline.on_shutdown:
+        try:
+            hook()
+        except Exception:
+            internal_logger.debug("watchkit: shutdown hook failed", exc_info=True)
+    tasks: list[Callable[[], object]] = [p.shutdown for p in _owned(pipeline)]
+    finished = run_with_deadline(tasks, timeout)
+    if not finished:
+        internal_logger.warning(
+            "watchkit: shutdown gave up after %.1f s; telemetry still queued was dropped "
+            "(is the collector reachable?)",
+            timeout,
+        )
+    return finished
+
+
+def _after_fork_in_child() -> None:
+    # The SDK's providers renew service.instance.id and restart their worker
+    # threads after a fork; process.pid is watchkit's and is renewed here.
+    pipeline = STATE.pipeline
+    if pipeline is None:
+        return
+    export_health.reset()
+    for provider in _owned(pipeline):
+        update = getattr(provider, "_update_resource", None)
+        if update is not None:
+            try:
+                update(process_resource())
+            except Exception:
+                internal_logger.debug("watchkit: resource update after fork failed", exc_info=True)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

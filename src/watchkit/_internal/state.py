@@ -1,0 +1,115 @@
+"""The one place that knows which providers watchkit's telemetry goes to.
+
+``configure()`` and the test capture install a :class:`Pipeline`; everything
+else asks this module for tracers, meters and loggers. Objects that cache
+instruments (flows, counters, middleware) remember the :attr:`State.generation`
+they were bound at and rebind when it moves, so a metric defined at import time,
+before configure(), or reused across tests, records into the current pipeline.
+The hot path pays one integer comparison for this.
+
+Before any pipeline is installed, watchkit uses the OpenTelemetry global
+providers (no-op until somebody configures the SDK).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from opentelemetry import _logs as otel_logs
+from opentelemetry import metrics, trace
+
+from watchkit._internal.semconv import DEFAULT_DURATION_BUCKETS, SCOPE
+from watchkit._version import __version__
+
+if TYPE_CHECKING:
+    from watchkit._internal.settings import Settings
+
+__all__ = ["STATE", "Pipeline", "State", "get_logger", "get_meter", "get_tracer"]
+
+
+@dataclass
+class Pipeline:
+    """Providers in use, and what watchkit owns of them."""
+
+    tracer_provider: trace.TracerProvider
+    meter_provider: metrics.MeterProvider
+    logger_provider: otel_logs.LoggerProvider
+    settings: Settings | None = None
+    duration_buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
+    enabled: bool = True
+    """False when switched off (OTEL_SDK_DISABLED): API calls skip their work."""
+    owned: frozenset[str] = frozenset()
+    """Signals whose providers watchkit created (and so flushes and shuts down)."""
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+
+
+class State:
+    """Mutable process-wide state, guarded by :attr:`lock` for writers.
+
+    ``configured`` is what configure() built; ``override`` is a test capture that
+    temporarily takes precedence without undoing the configuration.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.configured: Pipeline | None = None
+        self.override: Pipeline | None = None
+        self.pipeline: Pipeline | None = None
+        self.generation = 0
+
+    def _refresh(self) -> None:
+        self.pipeline = self.override if self.override is not None else self.configured
+        self.generation += 1
+
+    def set_configured(self, pipeline: Pipeline | None) -> Pipeline | None:
+        """Install what configure() built; return the pipeline it replaces."""
+        with self.lock:
+            previous, self.configured = self.configured, pipeline
+            self._refresh()
+            return previous
+
+    def set_override(self, pipeline: Pipeline | None) -> Pipeline | None:
+        """Install (or with None remove) a test capture; return the previous override."""
+        with self.lock:
+            previous, self.override = self.override, pipeline
+            self._refresh()
+            return previous
+
+    @property
+    def duration_buckets(self) -> tuple[float, ...]:
+        """Bucket boundaries (seconds) for every duration histogram watchkit creates."""
+        pipeline = self.pipeline
+        return DEFAULT_DURATION_BUCKETS if pipeline is None else pipeline.duration_buckets
+
+    @property
+    def enabled(self) -> bool:
+        """Whether telemetry is on (false only when configured disabled)."""
+        pipeline = self.pipeline
+        return True if pipeline is None else pipeline.enabled
+
+
+STATE = State()
+
+
+def get_tracer(scope: str = SCOPE) -> trace.Tracer:
+    """A tracer of the current pipeline (or of the global provider before configure)."""
+    pipeline = STATE.pipeline
+    provider = trace.get_tracer_provider() if pipeline is None else pipeline.tracer_provider
+    return provider.get_tracer(scope, __version__)
+
+
+def get_meter(scope: str = SCOPE) -> metrics.Meter:
+    """A meter of the current pipeline (or of the global provider before configure)."""
+    pipeline = STATE.pipeline
+    provider = metrics.get_meter_provider() if pipeline is None else pipeline.meter_provider
+    return provider.get_meter(scope, __version__)
+
+
+def get_logger(scope: str = SCOPE) -> otel_logs.Logger:
+    """An OpenTelemetry logger of the current pipeline (or of the global provider)."""
+    pipeline = STATE.pipeline
+    provider = otel_logs.get_logger_provider() if pipeline is None else pipeline.logger_provider
+    return provider.get_logger(scope, __version__)
