@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks: watchkit, the bare code and peer libraries in one run."""

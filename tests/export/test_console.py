@@ -1,0 +1,69 @@
+"""Console exporters: readable trees, one line per record, no forged lines, short summaries."""
+
+from __future__ import annotations
+
+import io
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from watchkit.export.console import ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExporter
+
+
+def test_children_are_held_until_the_root_ends_then_printed_in_order() -> None:
+    """A trace prints top-down when its local root ends, children indented by depth."""
+    out = io.StringIO()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out)))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root"):
+        with tracer.start_as_current_span("child") as child:
+            with tracer.start_as_current_span("grandchild"):
+                pass
+            child.set_status(Status(StatusCode.ERROR))
+        assert out.getvalue() == ""  # nothing until the root ends
+    lines = out.getvalue().splitlines()
+    assert [line.split()[1] for line in lines] == ["root", "child", "grandchild"]
+    indents = [len(line.split("  ", 1)[1]) - len(line.split("  ", 1)[1].lstrip()) for line in lines]
+    assert indents == sorted(indents) and len(set(indents)) == 3
+    assert "ERROR" in lines[1] and "trace=" in lines[0] and "trace=" not in lines[1]
+    provider.shutdown()
+
+
+def test_control_characters_cannot_forge_lines() -> None:
+    """Newlines in names, bodies and attributes are escaped: one record, one line."""
+    out = io.StringIO()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogExporter(out)))
+    provider.get_logger("t").emit(
+        body='hello\n{"level":"critical"}', attributes={"user\nname": "a\rb\x1b[31m"}
+    )
+    text = out.getvalue()
+    assert text.count("\n") == 1
+    assert "\\n" in text and "\\x1b" in text
+    provider.shutdown()
+
+
+def test_metric_summary_is_short() -> None:
+    """Histograms show count/avg/max in readable units; many series are cut off."""
+    out = io.StringIO()
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    meter = provider.get_meter("t")
+    meter.create_histogram("http.server.request.duration", unit="s").record(0.012, {"r": "/a"})
+    counter = meter.create_counter("orders")
+    for i in range(40):
+        counter.add(1, {"i": i})
+    data = reader.get_metrics_data()
+    assert data is not None
+    ConsoleMetricExporter(out).export(data)
+    text = out.getvalue()
+    assert "count=1 avg=12.0 ms" in text
+    assert "more series" in text
+    assert len(text.splitlines()) <= 28
+    provider.shutdown()

@@ -1,0 +1,196 @@
+"""End to end: watchkit -> real rotel collector (OTLP/gRPC and OTLP/HTTP) -> receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+import watchkit
+from tests.helpers import run_python
+from tests.support.receiver import OtlpReceiver
+from tests.support.rotel import RotelCollector
+from watchkit._internal.state import get_logger, get_meter, get_tracer
+
+pytestmark = [pytest.mark.collector]
+
+RESOURCE_KEYS = (
+    "service.name",
+    "service.version",
+    "deployment.environment.name",
+    "service.instance.id",
+    "host.name",
+    "process.pid",
+    "telemetry.sdk.name",
+    "telemetry.sdk.language",
+    "telemetry.sdk.version",
+)
+
+
+def _endpoint(collector: RotelCollector, protocol: str) -> str:
+    return collector.grpc_endpoint if protocol == "grpc" else collector.http_endpoint
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_spans_metrics_and_logs_arrive_with_the_resource(
+    protocol: str,
+    rotel_collector: RotelCollector,
+    otlp_receiver: OtlpReceiver,
+    clean_env: object,
+) -> None:
+    """All three signals reach the collector's downstream, decoded by opentelemetry-proto."""
+    watchkit.configure(
+        service_name="orders-api",
+        service_version="1.2.3",
+        environment="ci",
+        exporter="otlp",
+        endpoint=_endpoint(rotel_collector, protocol),
+        protocol=protocol,
+        compression="gzip",
+    )
+    tracer, meter, logger = get_tracer(), get_meter(), get_logger()
+    duration = meter.create_histogram(
+        "orders.duration", unit="s", explicit_bucket_boundaries_advisory=[0.1, 0.2, 0.3]
+    )
+    with tracer.start_as_current_span("place_order", attributes={"order.items": 2}) as span:
+        meter.create_counter("orders.placed").add(1, {"payment.method": "card"})
+        duration.record(0.25, {"payment.method": "card"})
+        logger.emit(body="order placed", attributes={"order.items": 2}, severity_text="INFO")
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    assert watchkit.force_flush(timeout=10)
+
+    spans = otlp_receiver.wait_for(lambda r: [s for s in r.spans() if s.name == "place_order"])
+    assert spans[0].trace_id == trace_id
+    assert spans[0].attributes["order.items"] == 2
+    points = otlp_receiver.wait_for(lambda r: [m for m in r.metrics() if m.name == "orders.placed"])
+    assert points[-1].value == 1 and points[-1].attributes == {"payment.method": "card"}
+    hist = otlp_receiver.wait_for(lambda r: [m for m in r.metrics() if m.name == "orders.duration"])
+    assert hist[-1].explicit_bounds == (0.1, 0.2, 0.3) and hist[-1].unit == "s"
+    logs = otlp_receiver.wait_for(lambda r: [x for x in r.logs() if x.body == "order placed"])
+    assert logs[0].trace_id == trace_id
+
+    for item in (spans[0], points[-1], logs[0]):
+        resource: dict[str, Any] = dict(item.resource_attributes)
+        for key in RESOURCE_KEYS:
+            assert key in resource, (key, resource)
+        assert resource["service.name"] == "orders-api"
+        assert resource["service.version"] == "1.2.3"
+        assert resource["deployment.environment.name"] == "ci"
+        assert resource["process.pid"] == os.getpid()
+        assert resource["telemetry.sdk.language"] == "python"
+
+
+def test_environment_alone_configures_otlp(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver
+) -> None:
+    """OTEL_* variables alone route telemetry to the collector (otlp becomes the default)."""
+    run_python(
+        """
+        import watchkit
+        from watchkit._internal.state import get_tracer
+        watchkit.configure()
+        with get_tracer().start_as_current_span("from-env"):
+            pass
+        """,
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": rotel_collector.grpc_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_SERVICE_NAME": "env-service",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=staging,team=couriers",
+        },
+    )
+    span = otlp_receiver.wait_for(lambda r: [s for s in r.spans() if s.name == "from-env"])[0]
+    assert span.resource_attributes["service.name"] == "env-service"
+    assert span.resource_attributes["deployment.environment.name"] == "staging"
+    assert span.resource_attributes["team"] == "couriers"
+
+
+def test_pending_telemetry_is_flushed_at_interpreter_exit(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver
+) -> None:
+    """No explicit shutdown: the atexit hook exports what is queued."""
+    run_python(
+        f"""
+        import watchkit
+        from watchkit._internal.state import get_tracer
+        watchkit.configure(exporter="otlp", endpoint="{rotel_collector.http_endpoint}")
+        for i in range(25):
+            with get_tracer().start_as_current_span("exit-" + str(i)):
+                pass
+        """
+    )
+    otlp_receiver.wait_for(
+        lambda r: len({s.name for s in r.spans() if s.name.startswith("exit-")}) == 25
+    )
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_forked_child_exports_its_own_spans_with_its_own_instance_id(
+    protocol: str, rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver
+) -> None:
+    """Configured before fork (gunicorn --preload): each child exports, with a new instance id."""
+    result = run_python(
+        f"""
+        import json, os, sys
+        import watchkit
+        from watchkit._internal.state import get_tracer
+        watchkit.configure(service_name="preforked", exporter="otlp",
+                           endpoint="{_endpoint(rotel_collector, protocol)}",
+                           protocol="{protocol}")
+        with get_tracer().start_as_current_span("in-parent"):
+            pass
+        watchkit.force_flush()
+        children = []
+        for n in range(2):
+            pid = os.fork()
+            if pid == 0:
+                with get_tracer().start_as_current_span("in-child-" + str(n)):
+                    pass
+                ok = watchkit.shutdown(timeout=10)
+                os._exit(0 if ok else 3)
+            children.append(pid)
+        codes = [os.waitpid(pid, 0)[1] for pid in children]
+        print(json.dumps({{"parent": os.getpid(), "children": children, "codes": codes}}))
+        """,
+        timeout=60,
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["codes"] == [0, 0], result.stderr
+    spans = otlp_receiver.wait_for(
+        lambda r: (
+            found
+            if len(found := {s.name: s for s in r.spans() if s.name.startswith("in-")}) == 3
+            else None
+        )
+    )
+    ids = {name: span.resource_attributes["service.instance.id"] for name, span in spans.items()}
+    pids = {name: span.resource_attributes["process.pid"] for name, span in spans.items()}
+    assert len(set(ids.values())) == 3, ids
+    assert pids["in-parent"] == out["parent"]
+    assert {pids["in-child-0"], pids["in-child-1"]} == set(out["children"])
+
+
+def test_collector_outage_then_recovery(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver, clean_env: object
+) -> None:
+    """While the collector is down nothing raises; once it is back, new telemetry arrives."""
+    watchkit.configure(
+        exporter="otlp", endpoint=rotel_collector.http_endpoint, timeout=0.5, shutdown_timeout=2
+    )
+    rotel_collector.stop()
+    for _ in range(10):
+        with get_tracer().start_as_current_span("during-outage"):
+            pass
+    watchkit.force_flush(timeout=3)
+    rotel_collector.start()
+    with get_tracer().start_as_current_span("after-outage"):
+        pass
+    assert watchkit.force_flush(timeout=5)
+    otlp_receiver.wait_for(lambda r: [s for s in r.spans() if s.name == "after-outage"])
+    from watchkit._configure import current
+
+    handle = current()
+    assert handle is not None
+    assert handle.export_stats()["spans"].dropped >= 10
