@@ -194,3 +194,44 @@ def test_collector_outage_then_recovery(
     handle = current()
     assert handle is not None
     assert handle.export_stats()["spans"].dropped >= 10
+
+
+def test_parent_and_forked_children_export_concurrently_without_corruption(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver
+) -> None:
+    """Exporters are rebuilt per process: no interleaved bytes on an inherited HTTP connection.
+
+    Without the rebuild, parent and children share the parent's keep-alive socket and the
+    collector sees corrupted requests (HTTP 400) and loses spans.
+    """
+    result = run_python(
+        f"""
+        import json, os
+        import watchkit
+        from watchkit._internal.state import get_tracer
+        watchkit.configure(exporter="otlp", endpoint="{rotel_collector.http_endpoint}",
+                           shutdown_timeout=10)
+        with get_tracer().start_as_current_span("warm"):
+            pass
+        watchkit.force_flush()
+        def work(prefix):
+            for i in range(300):
+                with get_tracer().start_as_current_span(prefix + str(i)):
+                    pass
+                if i % 10 == 0:
+                    watchkit.force_flush()
+        kids = []
+        for n in range(4):
+            pid = os.fork()
+            if pid == 0:
+                work("c" + str(n) + "-")
+                os._exit(0 if watchkit.shutdown(timeout=10) else 3)
+            kids.append(pid)
+        work("p-")
+        codes = [os.waitpid(pid, 0)[1] for pid in kids]
+        print(json.dumps(codes))
+        """,
+        timeout=90,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, 0, 0, 0]
+    otlp_receiver.wait_for(lambda r: len({s.name for s in r.spans()}) == 1 + 5 * 300)
