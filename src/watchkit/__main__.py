@@ -1,0 +1,7 @@
+"""``python -m watchkit``."""
+
+import sys
+
+from watchkit.cli import main
+
+sys.exit(main())

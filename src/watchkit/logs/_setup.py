@@ -1,0 +1,234 @@
+"""Install and remove watchkit's logging: structlog configuration plus the stdlib bridge.
+
+One output, one chain, each record once:
+
+* structlog loggers (``watchkit.get_logger``) run the chain and write the
+  rendered line themselves; they never pass through :mod:`logging`.
+* stdlib records (uvicorn, Django, requests, ...) reach the one
+  :class:`LogHandler` on the root logger, whose ``ProcessorFormatter`` runs the
+  same processors as its ``foreign_pre_chain`` and writes to the same stream.
+
+Installing twice leaves one handler; shutdown removes it, restores the root
+level it lowered and the structlog configuration it replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.stdlib import ExtraAdder, ProcessorFormatter
+
+from watchkit._internal import guard, semconv
+from watchkit._internal.settings import Settings
+from watchkit.logs.otel import OTelExport
+from watchkit.logs.processors import (
+    AddLevel,
+    AddLoggerName,
+    AddServiceName,
+    AddTimestamp,
+    AddTraceContext,
+    ConsoleSafe,
+    JsonRenderer,
+    Redact,
+    StructuredException,
+)
+
+__all__ = ["LogHandler", "install"]
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+class _Runtime:
+    """Where lines go and how stdlib records are formatted; swapped by install()."""
+
+    def __init__(self) -> None:
+        self.stream: IO[str] | None = None
+        self.formatter: logging.Formatter | None = None
+        self.lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        stream = self.stream or sys.stdout  # looked up per line: pytest and redirection work
+        with self.lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+
+RUNTIME = _Runtime()
+
+
+class _Output:
+    """The object structlog calls with the rendered line (every method name alike)."""
+
+    __slots__ = ()
+
+    def msg(self, message: str) -> None:
+        RUNTIME.write(message)
+
+    log = debug = info = warn = warning = error = err = critical = fatal = exception = msg
+
+
+_OUTPUT = _Output()
+
+
+def _output_factory(*args: Any) -> _Output:
+    return _OUTPUT
+
+
+def _guarded_wrapper(level: int) -> type[Any]:
+    """A filtering bound logger whose processing errors never reach the caller."""
+    base: Any = structlog.make_filtering_bound_logger(level)
+
+    class WatchkitBoundLogger(base):  # type: ignore[misc]
+        def _proxy_to_logger(
+            self, method_name: str, event: str | None = None, **event_kw: Any
+        ) -> Any:
+            try:
+                return super()._proxy_to_logger(method_name, event, **event_kw)
+            except Exception:
+                guard.report("watchkit.logs")
+                return None
+
+    return WatchkitBoundLogger
+
+
+class LogHandler(logging.Handler):
+    """Standard-library handler that sends records through watchkit's log chain.
+
+    ``watchkit.configure()`` installs one on the root logger. Reference it in
+    your own ``logging.config.dictConfig`` when that config replaces the root
+    handlers (watchkit then does not add a second one)::
+
+        LOGGING = {
+            "version": 1,
+            "handlers": {"watchkit": {"()": "watchkit.logs.LogHandler"}},
+            "root": {"handlers": ["watchkit"], "level": "INFO"},
+        }
+
+    Before ``configure()`` (and after ``shutdown()``) records are written as
+    plain ``LEVEL name: message`` lines, so nothing is lost.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            formatter = RUNTIME.formatter
+            if formatter is None:
+                line = f"{record.levelname} {record.name}: {record.getMessage()}"
+                line = line.replace("\n", "\\n").replace("\r", "\\r")
+            else:
+                line = formatter.format(record)
+            RUNTIME.write(line)
+        except Exception:
+            guard.report("watchkit.logs.LogHandler")
+
+
+def _service_name(settings: Settings) -> str:
+    return dict(settings.resource_attributes).get(semconv.SERVICE_NAME) or _resource_name()
+
+
+def _resource_name() -> str:
+    from opentelemetry.sdk.resources import Resource
+
+    name = Resource.create({}).attributes.get(semconv.SERVICE_NAME, "unknown_service")
+    return str(name)
+
+
+def _use_console(fmt: str, stream: IO[str] | None) -> bool:
+    if fmt == "auto":
+        target = stream or sys.stdout
+        try:
+            return bool(target.isatty())
+        except Exception:
+            return False
+    return fmt == "console"
+
+
+def build_processors(
+    settings: Settings, *, console: bool, export: bool
+) -> tuple[list[Any], list[Any], Any]:
+    """(structlog chain without renderer, stdlib pre-chain, renderer processors)."""
+    service = AddServiceName(_service_name(settings))
+    common = [
+        AddTimestamp(),
+        StructuredException(),
+        AddTraceContext(),
+        service,
+        Redact(),
+        OTelExport(export),
+    ]
+    chain: list[Any] = [merge_contextvars, AddLevel(), *common]
+    foreign: list[Any] = [merge_contextvars, ExtraAdder(), AddLevel(), AddLoggerName(), *common]
+    renderer: list[Any]
+    if console:
+        colors = False
+        try:
+            colors = bool((RUNTIME.stream or sys.stdout).isatty())
+        except Exception:
+            colors = False
+        renderer = [ConsoleSafe(), structlog.dev.ConsoleRenderer(colors=colors)]
+    else:
+        renderer = [JsonRenderer()]
+    return chain, foreign, renderer
+
+
+def install(settings: Settings, *, stream: IO[str] | None = None) -> Callable[[], None]:
+    """Configure structlog and the root-logger bridge for ``settings``; return the undo.
+
+    ``stream`` (default: ``sys.stdout`` at write time) receives every line.
+    """
+    RUNTIME.stream = stream
+    console = _use_console(settings.log_format, stream)
+    chain, foreign, renderer = build_processors(
+        settings, console=console, export=settings.exporter == "otlp"
+    )
+    level = _LEVELS[settings.log_level]
+
+    previous_config = dict(structlog.get_config())
+    was_configured = structlog.is_configured()
+    structlog.configure(
+        processors=[*chain, *renderer],
+        wrapper_class=_guarded_wrapper(level),
+        context_class=dict,
+        logger_factory=_output_factory,
+        cache_logger_on_first_use=True,
+    )
+    RUNTIME.formatter = ProcessorFormatter(
+        foreign_pre_chain=foreign,
+        processors=[ProcessorFormatter.remove_processors_meta, *renderer],
+        use_get_message=True,
+    )
+
+    root = logging.getLogger()
+    ours: LogHandler | None = None
+    if not any(isinstance(h, LogHandler) for h in root.handlers):
+        ours = LogHandler(level)
+        root.addHandler(ours)
+    previous_level = root.level
+    lowered = previous_level == logging.NOTSET or previous_level > level
+    if lowered:
+        root.setLevel(level)
+
+    def uninstall() -> None:
+        if ours is not None and ours in root.handlers:
+            root.removeHandler(ours)
+        if lowered and root.level == level:
+            root.setLevel(previous_level)
+        RUNTIME.formatter = None
+        RUNTIME.stream = None
+        if was_configured:
+            structlog.configure(**previous_config)
+        else:
+            structlog.reset_defaults()
+
+    return uninstall

@@ -1,0 +1,62 @@
+"""`python -m watchkit audit verify`: exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from watchkit._audit import GENESIS_HASH, chain_hash
+from watchkit.cli import main
+
+
+def _chain(count: int) -> list[str]:
+    lines, prev = [], GENESIS_HASH
+    for seq in range(1, count + 1):
+        attributes = {"audit.stream": "s", "audit.seq": seq, "audit.prev_hash": prev, "n": seq}
+        prev = attributes["audit.hash"] = chain_hash(prev, attributes)
+        lines.append(json.dumps({"time_unix_nano": seq, "attributes": attributes}))
+    return lines
+
+
+def test_intact_file_exits_zero(tmp_path: Path, capsys) -> None:
+    """An intact chain: exit 0 and the record count."""
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(_chain(3)) + "\n")
+    assert main(["audit", "verify", str(path)]) == 0
+    assert "OK: 3 audit records" in capsys.readouterr().out
+
+
+def test_deleted_line_reports_line_and_reason(tmp_path: Path, capsys) -> None:
+    """A deleted record: exit 1, the line number after the gap and why."""
+    lines = _chain(4)
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(lines[:1] + lines[2:]) + "\n")
+    assert main(["audit", "verify", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "line 2" in out
+    assert "sequence 3 follows 1" in out
+
+
+def test_garbage_line_and_missing_file(tmp_path: Path, capsys) -> None:
+    """Invalid JSON is a break (exit 1); an unreadable file is exit 2."""
+    path = tmp_path / "a.jsonl"
+    path.write_text(_chain(1)[0] + "\n{not json\n")
+    assert main(["audit", "verify", str(path)]) == 1
+    assert "line 2: not valid JSON" in capsys.readouterr().out
+    assert main(["audit", "verify", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    """`python -m watchkit audit verify FILE` runs the same command."""
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(_chain(2)) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "watchkit", "audit", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "chain intact" in result.stdout

@@ -1,0 +1,146 @@
+"""Redaction by key and by value pattern: what is scrubbed, what is left alone, never raising."""
+
+from __future__ import annotations
+
+import pytest
+
+import watchkit
+from watchkit.redaction import (
+    BUILTIN_KEYS,
+    REDACTED,
+    Redactor,
+    is_sensitive_key,
+    redact,
+    redact_attributes,
+)
+
+VALID_CARD = "4111 1111 1111 1111"
+INVALID_CARD = "4111 1111 1111 1112"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+
+@pytest.mark.parametrize("key", BUILTIN_KEYS)
+def test_every_builtin_key_is_redacted_nested_in_dicts_and_lists(key: str) -> None:
+    """Each listed key is redacted at any depth, inside lists too, whatever the value type."""
+    data = {"booking": {"items": [{key: "s3cret", "room": 12}]}, key.upper(): 1234}
+    out = redact(data)
+    assert out["booking"]["items"][0][key] == REDACTED
+    assert out["booking"]["items"][0]["room"] == 12
+    assert out[key.upper()] == REDACTED
+    assert data["booking"]["items"][0][key] == "s3cret"  # the input is not mutated
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["X-Api-Key", "user_password", "accessToken", "csrftoken", "Set-Cookie", "APIKey",
+     "proxy-authorization", "cvv2", "creditCardNumber", "session_id", "X_API_KEY"],
+)  # fmt: skip
+def test_key_variants_are_sensitive(key: str) -> None:
+    """Case, separators, camelCase and glued words are normalised."""
+    assert is_sensitive_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["auth_types", "tokens_used", "sessions_count", "secretary", "order_id", "lessn", "event"],
+)
+def test_lookalike_keys_are_not_redacted(key: str) -> None:
+    """Whole-word matching avoids the usual false positives (REFERENCE P16)."""
+    assert not is_sensitive_key(key)
+    assert redact({key: "visible"}) == {key: "visible"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer abc.DEF-123_x", "Authorization: [REDACTED]"),
+        ("token=" + JWT + " end", "token=[REDACTED] end"),
+        ("card " + VALID_CARD + " ok", "card [REDACTED] ok"),
+        ("card 4111-1111-1111-1111", "card [REDACTED]"),
+        ("card 4111111111111111", "card [REDACTED]"),
+        ("not a card " + INVALID_CARD, "not a card " + INVALID_CARD),
+        ("order 12345", "order 12345"),
+    ],
+)
+def test_value_patterns(text: str, expected: str) -> None:
+    """Bearer tokens, JWTs and Luhn-valid card numbers are replaced inside strings."""
+    assert redact(text) == expected
+    assert redact({"note": [text]}) == {"note": [expected]}
+
+
+def test_configured_keys_and_patterns_apply_and_follow_reconfiguration() -> None:
+    """configure(redact_keys, redact_patterns) extends the built-ins until shutdown."""
+    assert redact({"guest_email": "a@b.c", "note": "ROOM-1234"}) == {
+        "guest_email": "a@b.c",
+        "note": "ROOM-1234",
+    }
+    watchkit.configure(
+        exporter="none", redact_keys=["guest_email"], redact_patterns=[r"ROOM-\d{4}"]
+    )
+    assert redact({"Guest-Email": "a@b.c", "note": "moved to ROOM-1234"}) == {
+        "Guest-Email": REDACTED,
+        "note": "moved to [REDACTED]",
+    }
+    watchkit.shutdown()
+    assert redact({"guest_email": "a@b.c"}) == {"guest_email": "a@b.c"}
+
+
+def test_redact_attributes_returns_the_same_dict_when_clean_and_a_copy_otherwise() -> None:
+    """The span/log attribute fast path copies only when something is sensitive."""
+    clean = {"http.route": "/rooms/{id}", "rooms": 2, "tags": ["a", "b"]}
+    assert redact_attributes(clean) is clean
+    dirty = {"http.request.header.authorization": "Basic x", "q": "Bearer abcdef", "n": 1}
+    out = redact_attributes(dirty)
+    assert out == {"http.request.header.authorization": REDACTED, "q": REDACTED, "n": 1}
+    assert dirty["q"] == "Bearer abcdef"
+
+
+def test_span_attributes_redacted_before_they_reach_a_span(telemetry) -> None:
+    """Span attributes passed through redact_attributes arrive scrubbed."""
+    from watchkit._internal.state import get_tracer
+
+    with get_tracer().start_as_current_span("reserve") as span:
+        span.set_attributes(redact_attributes({"api_key": "k-1", "guest": "Ana"}))
+    assert dict(telemetry.span("reserve").attributes) == {"api_key": REDACTED, "guest": "Ana"}
+
+
+class _Hostile:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no eq")
+
+    __hash__ = object.__hash__
+
+
+class _BadMapping(dict):  # type: ignore[type-arg]
+    def items(self):  # type: ignore[override]
+        raise RuntimeError("no items")
+
+
+def test_redaction_never_raises_on_odd_objects() -> None:
+    """Odd objects pass through, unreadable containers become the marker, depth is bounded."""
+    hostile = _Hostile()
+    assert redact(hostile) is hostile
+    assert redact({"x": hostile})["x"] is hostile
+    assert redact({"m": _BadMapping(a=1)}) == {"m": REDACTED}
+    cyclic: list = []
+    cyclic.append(cyclic)
+    assert redact(cyclic) is not None  # bounded recursion, no RecursionError
+    deep: dict = {}
+    node = deep
+    for _ in range(100):
+        node["k"] = {}
+        node = node["k"]
+    node["password"] = "x"
+    out = redact(deep)
+    assert "x" not in repr(out)
+    assert redact_attributes(_BadMapping(a=1)) == {"a": REDACTED}
+    assert redact({1: "Bearer abcdefgh", (1, 2): "v"}) == {1: REDACTED, (1, 2): "v"}
+
+
+def test_invalid_explicit_pattern_is_a_value_error() -> None:
+    """A Redactor built with a broken regex fails at definition time."""
+    with pytest.raises(ValueError, match="regular expression"):
+        Redactor(patterns=["(unclosed"])
