@@ -1,0 +1,206 @@
+"""@watchkit.traced: a span per call, errors recorded, arguments recorded on request."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
+import watchkit
+from watchkit.testing import TelemetryCapture
+from watchkit.tracing import error_type
+
+
+class PaymentError(Exception):
+    """Raised by the fake gateway."""
+
+
+@watchkit.traced
+def quote(distance_km: float) -> float:
+    """Delivery fee for a distance."""
+    return 2.0 + distance_km
+
+
+def test_bare_decorator_uses_module_qualified_name(telemetry: TelemetryCapture) -> None:
+    """``@traced`` without arguments names the span module.qualname."""
+    assert quote(3.0) == 5.0
+    span = telemetry.span(f"{__name__}.quote")
+    assert span.kind is trace.SpanKind.INTERNAL
+    assert quote.__doc__ == "Delivery fee for a distance."
+    assert inspect.signature(quote).parameters["distance_km"].annotation == "float"
+
+
+def test_options_name_attributes_and_record_args(telemetry: TelemetryCapture) -> None:
+    """Name, static attributes and chosen arguments (positional, keyword, default) are set."""
+
+    @watchkit.traced(
+        "payments.charge",
+        attributes={"payment.provider": "stripe"},
+        record_args=("order_id", "currency"),
+    )
+    def charge(order_id: str, amount: int, currency: str = "EUR") -> int:
+        return amount
+
+    charge("o-1", 100)
+    charge(order_id="o-2", amount=5, currency="GBP")
+    first, second = telemetry.spans("payments.charge")
+    assert first.attributes == {"payment.provider": "stripe", "order_id": "o-1", "currency": "EUR"}
+    assert second.attributes == {"payment.provider": "stripe", "order_id": "o-2", "currency": "GBP"}
+
+
+def test_record_args_on_methods_skip_self(telemetry: TelemetryCapture) -> None:
+    """On methods and classmethods the instance is not counted as an argument."""
+
+    class Courier:
+        @watchkit.traced("courier.assign", record_args=("order_id",))
+        def assign(self, order_id: str) -> str:
+            return order_id
+
+        @classmethod
+        @watchkit.traced("courier.create", record_args=("zone",))
+        def create(cls, zone: str) -> str:
+            return zone
+
+    Courier().assign("o-7")
+    Courier.assign(Courier(), "o-8")
+    Courier.create("north")
+    values = [s.attributes["order_id"] for s in telemetry.spans("courier.assign")]  # type: ignore[index]
+    assert values == ["o-7", "o-8"]
+    assert telemetry.span("courier.create").attributes == {"zone": "north"}
+
+
+def test_record_args_of_other_types_use_a_bounded_repr(telemetry: TelemetryCapture) -> None:
+    """Values that are not attribute types are recorded as repr(), at most 256 characters."""
+
+    @watchkit.traced("basket.price", record_args=("items",))
+    def price(items: list[str]) -> int:
+        return len(items)
+
+    price(["x" * 10] * 100)
+    value = telemetry.span("basket.price").attributes["items"]  # type: ignore[index]
+    assert isinstance(value, str) and len(value) == 256 and value.endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("record_args", "match"),
+    [(("missing",), "'missing' is not a parameter"), (("rest",), "'rest' is not a parameter")],
+)
+def test_record_args_are_checked_at_decoration(record_args: tuple[str, ...], match: str) -> None:
+    """A name that is not a (named) parameter raises ValueError listing the parameters."""
+
+    def fn(order_id: str, *rest: str) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=match) as caught:
+        watchkit.traced("x", record_args=record_args)(fn)
+    assert "['order_id']" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"attributes": {"k": {"nested": 1}}}, "attribute 'k'"),
+        ({"attributes": ["k"]}, "attributes must be a mapping"),
+    ],
+)
+def test_bad_options_raise_value_error(kwargs: dict[str, Any], match: str) -> None:
+    """Invalid attributes fail at decoration time."""
+    with pytest.raises(ValueError, match=match):
+        watchkit.traced("x", **kwargs)
+
+
+def test_bad_name_raises_value_error() -> None:
+    """An empty span name is refused."""
+    with pytest.raises(ValueError, match="span name"):
+        watchkit.traced("")
+
+
+def test_exception_recorded_with_stacktrace_and_reraised(telemetry: TelemetryCapture) -> None:
+    """Status ERROR, error.type module.QualName, exception event; the same exception propagates."""
+    error = PaymentError("declined")
+
+    @watchkit.traced("payments.fail")
+    def fail() -> None:
+        raise error
+
+    with pytest.raises(PaymentError) as caught:
+        fail()
+    assert caught.value is error
+    span = telemetry.span("payments.fail")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes == {"error.type": f"{__name__}.PaymentError"}
+    (event,) = span.events
+    assert event.attributes is not None
+    assert event.attributes["exception.type"] == f"{__name__}.PaymentError"
+    assert "raise error" in str(event.attributes["exception.stacktrace"])
+
+
+def test_error_type_convention() -> None:
+    """Builtins have no module prefix; everything else is module.QualName."""
+    assert error_type(ValueError()) == "ValueError"
+    assert error_type(asyncio.CancelledError()) == "asyncio.exceptions.CancelledError"
+    assert error_type(PaymentError()) == f"{__name__}.PaymentError"
+
+
+def test_nested_traced_calls_are_parent_and_child(telemetry: TelemetryCapture) -> None:
+    """A traced function called from another is its child span."""
+
+    @watchkit.traced("inner")
+    def inner() -> None:
+        pass
+
+    @watchkit.traced("outer")
+    def outer() -> None:
+        inner()
+
+    outer()
+    child, parent = telemetry.span("inner"), telemetry.span("outer")
+    assert child.parent is not None and child.parent.span_id == parent.context.span_id
+
+
+async def test_async_kinds(telemetry: TelemetryCapture) -> None:
+    """Coroutines, async generators and generators each get one span covering their work."""
+
+    @watchkit.traced("async.fn")
+    async def fn() -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    @watchkit.traced("async.gen")
+    async def agen() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+
+    @watchkit.traced("sync.gen")
+    def gen() -> Iterator[int]:
+        yield 1
+
+    assert await fn() == 1
+    assert [x async for x in agen()] == [1, 2]
+    assert list(gen()) == [1]
+    assert inspect.iscoroutinefunction(fn)
+    assert inspect.isasyncgenfunction(agen)
+    for name in ("async.fn", "async.gen", "sync.gen"):
+        assert len(telemetry.spans(name)) == 1
+
+
+async def test_cancelled_coroutine_ends_its_span_as_error(telemetry: TelemetryCapture) -> None:
+    """Cancellation ends the span (status ERROR, error.type CancelledError) and propagates."""
+
+    @watchkit.traced("slow")
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    span = telemetry.span("slow")
+    assert span.attributes == {"error.type": "asyncio.exceptions.CancelledError"}
+    assert trace.get_current_span() is trace.INVALID_SPAN
