@@ -1,0 +1,237 @@
+"""Django: add ``"watchkit.integrations.django.WatchkitMiddleware"`` to ``MIDDLEWARE``.
+
+Put it first, so the span covers the other middleware too::
+
+    MIDDLEWARE = [
+        "watchkit.integrations.django.WatchkitMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        ...
+    ]
+    WATCHKIT = {"capture_request_headers": ["x-tenant"]}  # optional
+
+The middleware is sync- and async-capable, so it adds no thread hop under
+ASGI. The route template is ``request.resolver_match.route`` (with a leading
+``/``), recorded and bound into the log context in ``process_view``, before the
+view runs; a 404 that matched no URL pattern has no ``http.route``. View
+exceptions are recorded in ``process_exception`` and the status is the one
+Django's error handling produced. Streaming responses are timed until the
+server closes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from watchkit._internal import guard
+from watchkit.integrations import _http
+from watchkit.integrations.wsgi import start_from_environ
+
+try:
+    from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+    from django.conf import settings  # type: ignore[import-untyped]
+    from django.core.exceptions import MiddlewareNotUsed  # type: ignore[import-untyped]
+    from django.http import HttpRequest, HttpResponseBase  # type: ignore[import-untyped]
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "watchkit.integrations.django needs Django: pip install 'watchkit[django]'"
+    ) from error
+
+__all__ = ["WatchkitMiddleware"]
+
+_ATTR: Final = "_watchkit_request"
+_WHERE: Final = "watchkit.integrations.django.WatchkitMiddleware"
+_CONTRIB: Final = (
+    "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware"
+)
+_ROUTES: dict[str, str] = {}
+
+
+def _template(route: str) -> str:
+    found = _ROUTES.get(route)
+    if found is None:
+        found = route.removeprefix("^").removesuffix("$") if route.startswith("^") else route
+        if not found.startswith("/"):
+            found = "/" + found
+        if len(_ROUTES) < 4096:
+            _ROUTES[route] = found
+    return found
+
+
+class WatchkitMiddleware:
+    """Django middleware: one server span and the RED metrics per request.
+
+    Options come from the ``WATCHKIT`` dict in Django settings
+    (``excluded_urls``, ``capture_request_headers``, ``capture_response_headers``,
+    ``tracing``). Listed twice, or next to the OpenTelemetry contrib Django
+    middleware, it removes itself with one warning.
+
+    Raises:
+        ConfigError: ``settings.WATCHKIT`` holds an unknown option or invalid value.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        options = getattr(settings, "WATCHKIT", None) or {}
+        self._config = _http.HttpConfig(options, f"{_WHERE} (settings.WATCHKIT)")
+        middleware = list(getattr(settings, "MIDDLEWARE", ()) or ())
+        if _CONTRIB in middleware:
+            _http.warn_once(
+                "django-contrib",
+                "watchkit: the OpenTelemetry contrib Django middleware is in MIDDLEWARE; "
+                "watchkit's middleware removes itself (remove the contrib one to use watchkit's)",
+            )
+            raise MiddlewareNotUsed("OpenTelemetry contrib middleware present")
+        if middleware.count("watchkit.integrations.django.WatchkitMiddleware") > 1:
+            _http.warn_once(
+                "django-twice",
+                "watchkit: WatchkitMiddleware is listed twice in MIDDLEWARE; "
+                "only the outer one records",
+            )
+        self.get_response = get_response
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+            # Async handler: a coroutine process_view runs in the request's task,
+            # so the log-context binding lands in the context the view sees.
+            self.process_view = self._process_view_async  # type: ignore[method-assign,assignment]
+
+    # Hooks -----------------------------------------------------------------------
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> None:
+        """Record the matched route template before the view runs."""
+        try:
+            state = getattr(request, _ATTR, None)
+            match = request.resolver_match
+            if state is not None and match is not None and match.route:
+                state.set_route(_template(match.route))
+        except Exception:
+            guard.report("django.route")
+
+    async def _process_view_async(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> None:
+        WatchkitMiddleware.process_view(self, request, view_func, view_args, view_kwargs)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Record a view's exception on the span; Django's handling goes on."""
+        try:
+            state = getattr(request, _ATTR, None)
+            if state is not None:
+                state.fail(exception)
+        except Exception:
+            guard.report("django.exception")
+
+    # The request -----------------------------------------------------------------
+    def _start(self, request: HttpRequest) -> _http.ServerRequest | None:
+        if getattr(request, _ATTR, None) is not None or _http.already_instrumented(_WHERE):
+            return None
+        state = start_from_environ(self._config, request.META)
+        if state is not None:
+            setattr(request, _ATTR, state)
+        return state
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self.__acall__(request)
+        try:
+            state = self._start(request)
+        except Exception:
+            guard.report("django.start")
+            state = None
+        if state is None:
+            return self.get_response(request)
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            _failed(state, exc)
+            raise
+        else:
+            _responded(state, response)
+        finally:
+            _exit(state)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        try:
+            state = self._start(request)
+        except Exception:
+            guard.report("django.start")
+            state = None
+        get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
+        if state is None:
+            return await get_response(request)
+        try:
+            response = await get_response(request)
+        except BaseException as exc:
+            _failed(state, exc)
+            raise
+        else:
+            _responded(state, response)
+        finally:
+            _exit(state)
+        return response
+
+
+def _failed(state: _http.ServerRequest, exc: BaseException) -> None:
+    try:
+        state.fail(exc)
+        if state.status is None:
+            state.status = 500
+        state.finish()
+    except Exception:
+        guard.report("django.fail")
+
+
+def _responded(state: _http.ServerRequest, response: HttpResponseBase) -> None:
+    try:
+        state.status = response.status_code
+        if "X-Request-ID" not in response:
+            response["X-Request-ID"] = state.request_id
+        if state.config.capture_response_headers:
+            _http.response_headers_attributes(state, lambda name: _header(response, name))
+        closers = getattr(response, "_resource_closers", None)
+        if getattr(response, "streaming", False) and isinstance(closers, list):
+            # Streaming bodies are sent after the middleware returns: the request
+            # ends when the server closes the response.
+            state.response_size = -1  # not counted for streaming bodies
+            closers.append(lambda: _finish(state))
+            return
+        content = getattr(response, "content", None) if not response.streaming else None
+        if isinstance(content, bytes):
+            state.response_size = len(content)
+        state.finish()
+    except Exception:
+        guard.report("django.respond")
+
+
+def _header(response: HttpResponseBase, name: str) -> list[str] | None:
+    if name == "set-cookie":  # Django keeps cookies apart from the headers
+        cookies = [c.output(header="").strip() for c in response.cookies.values()]
+        return cookies or None
+    return [response[name]] if name in response else None
+
+
+def _finish(state: _http.ServerRequest) -> None:
+    try:
+        state.finish()
+    except Exception:
+        guard.report("django.finish")
+
+
+def _exit(state: _http.ServerRequest) -> None:
+    try:
+        state.exit()
+    except Exception:
+        guard.report("django.exit")

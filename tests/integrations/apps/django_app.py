@@ -1,0 +1,75 @@
+"""Django test app (settings, urls and views in one module): ``application`` is the WSGI app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import django
+from django.conf import settings
+
+from tests.integrations.apps.common import OPTIONS, configure_from_env, probe
+
+configure_from_env()
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="not-a-secret-test-only",
+        ROOT_URLCONF=__name__,
+        ALLOWED_HOSTS=["*"],
+        MIDDLEWARE=[
+            "watchkit.integrations.django.WatchkitMiddleware",
+            # Listed twice on purpose: the inner one must record nothing.
+            "watchkit.integrations.django.WatchkitMiddleware",
+        ],
+        WATCHKIT=OPTIONS,
+        INSTALLED_APPS=[],
+        USE_TZ=True,
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+
+
+def get_order(request: HttpRequest, order_id: int) -> HttpResponse:
+    probe()
+    return JsonResponse({"order_id": order_id})
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    probe()
+    raise ValueError("kitchen on fire")
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def login(request: HttpRequest) -> HttpResponse:
+    response = JsonResponse({"ok": "yes"})
+    response.set_cookie("session", "sekret-cookie")
+    return response
+
+
+def stream(request: HttpRequest) -> HttpResponse:
+    def chunks() -> Iterator[bytes]:
+        for index in range(3):
+            time.sleep(0.1)
+            yield f"chunk {index}\n".encode()
+
+    return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+urlpatterns = [
+    path("orders/<int:order_id>", get_order),
+    path("boom", boom),
+    path("health", health),
+    path("login", login),
+    path("stream", stream),
+]
+
+application = get_wsgi_application()
