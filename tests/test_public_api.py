@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._decorators",
         ),
     ),
-    ("features", ("watchkit.flows", "watchkit.audit", "watchkit.security", "watchkit.health")),
+    ("features", ("watchkit.flows", "watchkit._audit", "watchkit.security", "watchkit.health")),
     ("integrations", ("watchkit.integrations",)),
     ("entry points", ("watchkit.testing", "watchkit.cli", "watchkit.__main__")),
 ]

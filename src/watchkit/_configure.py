@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
@@ -124,6 +125,7 @@ def configure(
     redact_keys: Sequence[str] | None = None,
     redact_patterns: Sequence[str] | None = None,
     excluded_urls: Sequence[str] | None = None,
+    audit_spool_dir: str | os.PathLike[str] | None = None,
 ) -> Telemetry:
     """Set up traces, metrics and logs for this process; call once at start-up.
 
@@ -161,6 +163,8 @@ def configure(
         redact_patterns: extra value regexes to redact (``WATCHKIT_REDACT_PATTERNS``).
         excluded_urls: path regexes that get no span or request metrics
             (``WATCHKIT_EXCLUDED_URLS``; default: the health endpoints).
+        audit_spool_dir: directory of the durable audit spool
+            (``WATCHKIT_AUDIT_SPOOL_DIR``; default: ``~/.local/state/watchkit/audit/<service>``).
 
     Returns:
         The :class:`Telemetry` handle.
@@ -200,6 +204,7 @@ def configure(
         redact_keys=redact_keys,
         redact_patterns=redact_patterns,
         excluded_urls=excluded_urls,
+        audit_spool_dir=audit_spool_dir,
     )
     with _lock:
         if _handle is not None:
@@ -216,6 +221,13 @@ def configure(
                 )
             return _handle
         pipeline = build_pipeline(resolved)
+        if pipeline.enabled:
+            # Structured logging and the audit spool (issue 4); undone at shutdown.
+            from watchkit.export.audit_spool import start_for_pipeline
+            from watchkit.logs._setup import install as install_logging
+
+            pipeline.on_shutdown.append(install_logging(resolved))
+            pipeline.on_shutdown.append(start_for_pipeline(pipeline))
         STATE.set_configured(pipeline)
         _handle = Telemetry(pipeline)
         if not _atexit_registered:

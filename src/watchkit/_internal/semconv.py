@@ -56,3 +56,61 @@ OTEL_METRIC_OVERFLOW: Final = "otel.metric.overflow"
 
 # Instrumentation scope under which watchkit's own telemetry is emitted.
 SCOPE: Final = "watchkit"
+
+# Flows, business metrics and events (issue 3). No semconv exists for business
+# flows, so these live under watchkit's own namespace (REFERENCE 2.10).
+FLOW_DURATION: Final = "watchkit.flow.duration"
+"""Histogram, unit ``s``: one point per finished flow."""
+FLOW_ACTIVE: Final = "watchkit.flow.active"
+"""Observable up-down counter, unit ``{flow}``: flows in progress, by ``flow.name``."""
+FLOW_ACTIVE_UNIT: Final = "{flow}"
+EVENTS: Final = "watchkit.events"
+"""Counter, unit ``{event}``: business events emitted, by ``event.name``."""
+EVENTS_UNIT: Final = "{event}"
+FLOW_NAME: Final = "flow.name"
+FLOW_OUTCOME: Final = "flow.outcome"
+FLOW_OUTCOME_SUCCESS: Final = "success"
+FLOW_OUTCOME_ERROR: Final = "error"
+# Instrument names reserved for watchkit itself; users cannot define them.
+RESERVED_METRIC_PREFIX: Final = "watchkit."
+
+# HTTP server (docs/http/http-metrics.md, http-spans.md). Duration is stable;
+# active requests and body sizes are development/opt-in in semconv.
+HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
+HTTP_SERVER_ACTIVE_REQUESTS: Final = "http.server.active_requests"
+HTTP_SERVER_REQUEST_BODY_SIZE: Final = "http.server.request.body.size"
+HTTP_SERVER_RESPONSE_BODY_SIZE: Final = "http.server.response.body.size"
+UNIT_REQUESTS: Final = "{request}"
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_REQUEST_METHOD_ORIGINAL: Final = "http.request.method_original"
+HTTP_METHOD_OTHER: Final = "_OTHER"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+HTTP_REQUEST_HEADER_PREFIX: Final = "http.request.header."
+HTTP_RESPONSE_HEADER_PREFIX: Final = "http.response.header."
+URL_PATH: Final = "url.path"
+URL_QUERY: Final = "url.query"
+URL_SCHEME: Final = "url.scheme"
+NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
+NETWORK_PROTOCOL_VERSION: Final = "network.protocol.version"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+CLIENT_ADDRESS: Final = "client.address"
+USER_AGENT_ORIGINAL: Final = "user_agent.original"
+# Methods semconv calls known (RFC 9110, RFC 5789 PATCH, QUERY); anything else
+# is recorded as _OTHER. OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS overrides.
+HTTP_KNOWN_METHODS: Final[frozenset[str]] = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
+# watchkit's own request attributes (no semconv exists).
+WATCHKIT_REQUEST_ID: Final = "watchkit.request.id"
+WATCHKIT_CLIENT_DISCONNECTED: Final = "watchkit.http.client_disconnected"
+# Security signals (issue 4; no semconv exists, REFERENCE 2.10).
+SECURITY_LOGIN_ATTEMPTS: Final = "watchkit.security.login.attempts"
+SECURITY_ALERTS: Final = "watchkit.security.alerts"
+SECURITY_OUTCOME: Final = "outcome"
+SECURITY_ALERT_KIND: Final = "kind"
+SECURITY_BRUTE_FORCE_EVENT: Final = "security.brute_force_suspected"
+# Log-context keys bound while a request is handled.
+LOG_REQUEST_ID: Final = "request_id"
+LOG_HTTP_ROUTE: Final = "http.route"

@@ -144,6 +144,11 @@ OPTIONS: tuple[Option, ...] = (
            "health endpoints: `/health`, `/healthz`, `/livez`, `/readyz`, `/ready`, `/live`, "
            "`/ping`", "regular expressions matched against the path; variable: comma-separated",
            "Requests whose path matches get no span and no request metrics."),
+    Option("audit_spool_dir", ("WATCHKIT_AUDIT_SPOOL_DIR",),
+           "`$XDG_STATE_HOME/watchkit/audit/<service.name>` (`~/.local/state/...` when unset)",
+           "a directory path (created if missing)",
+           "Where audit records are spooled (JSON lines, fsync'd) until the collector has "
+           "accepted them; use persistent storage and one directory per service."),
 )  # fmt: skip
 
 
@@ -177,6 +182,8 @@ class Settings:
     redact_keys: tuple[str, ...] = ()
     redact_patterns: tuple[str, ...] = ()
     excluded_urls: tuple[str, ...] = DEFAULT_EXCLUDED_URLS
+    audit_spool_dir: str | None = None
+    """None: the default directory, derived from the service name when needed."""
 
     def otlp_for(self, signal: Signal) -> OtlpSettings:
         """The OTLP settings of ``signal``."""
@@ -342,6 +349,18 @@ def _regexes(value: object, source: _Source, json_env: bool) -> tuple[str, ...]:
     return patterns
 
 
+def _directory(value: object, source: _Source) -> str:
+    accepted = "a directory path (a string or os.PathLike), e.g. '/var/lib/myapp/audit'"
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise source.error(value, accepted)
+    path = os.path.abspath(os.path.expanduser(value.strip()))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise source.error(value, accepted + " (this path exists and is not a directory)")
+    return path
+
+
 def _bool(value: object, source: _Source) -> bool:
     if isinstance(value, bool):
         return value
@@ -454,6 +473,7 @@ def resolve(
     redact_keys: Sequence[str] | None = None,
     redact_patterns: Sequence[str] | None = None,
     excluded_urls: Sequence[str] | None = None,
+    audit_spool_dir: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve configure()'s parameters against the environment into :class:`Settings`.
@@ -532,6 +552,10 @@ def resolve(
         if raw_excluded is None
         else _regexes(raw_excluded, source, json_env=False)
     )
+    raw_spool, source = _pick(
+        "audit_spool_dir", audit_spool_dir, ("WATCHKIT_AUDIT_SPOOL_DIR",), env
+    )
+    spool_dir = None if raw_spool is None else _directory(raw_spool, source)
 
     return Settings(
         disabled=is_disabled,
@@ -549,4 +573,5 @@ def resolve(
         redact_keys=keys,
         redact_patterns=patterns,
         excluded_urls=excluded,
+        audit_spool_dir=spool_dir,
     )

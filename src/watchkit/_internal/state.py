@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics, trace
 
+from watchkit._internal.guard import report
 from watchkit._internal.semconv import DEFAULT_DURATION_BUCKETS, SCOPE
 from watchkit._version import __version__
 
@@ -59,10 +60,25 @@ class State:
         self.override: Pipeline | None = None
         self.pipeline: Pipeline | None = None
         self.generation = 0
+        self._listeners: list[Callable[[], None]] = []
 
     def _refresh(self) -> None:
         self.pipeline = self.override if self.override is not None else self.configured
         self.generation += 1
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener must not break configure() or a capture
+                report("pipeline change listener")
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every pipeline change (under :attr:`lock`).
+
+        Used by objects nothing on a hot path touches, such as observable
+        instruments, which must register their callbacks with each new pipeline.
+        """
+        with self.lock:
+            self._listeners.append(listener)
 
     def set_configured(self, pipeline: Pipeline | None) -> Pipeline | None:
         """Install what configure() built; return the pipeline it replaces."""
