@@ -276,3 +276,40 @@ def test_force_flush_and_shutdown_without_configure_are_harmless() -> None:
     """Calling the life-cycle functions before configure() does nothing and returns True."""
     assert watchkit.force_flush() is True
     assert watchkit.shutdown() is True
+
+
+def test_unhashable_foreign_providers_are_reused_without_error() -> None:
+    """Another library's unhashable, proxy-named global providers are adopted without error."""
+    result = run_python(
+        """
+        import json
+        from dataclasses import dataclass
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+
+        @dataclass
+        class ProxyMeterProvider(metrics.MeterProvider):  # eq=True: unhashable, like logfire's
+            inner: MeterProvider
+            def get_meter(self, *args, **kwargs):
+                return self.inner.get_meter(*args, **kwargs)
+
+        class ProxyTracerProvider(TracerProvider):  # a vendor class that shares the API's name
+            pass
+
+        meter_provider = ProxyMeterProvider(MeterProvider())
+        tracer_provider = ProxyTracerProvider()
+        metrics.set_meter_provider(meter_provider)
+        trace.set_tracer_provider(tracer_provider)
+
+        import watchkit
+        handle = watchkit.configure(exporter="none")
+        print(json.dumps({
+            "reused": sorted(handle.reused_providers),
+            "meter": handle.meter_provider is meter_provider,
+            "tracer": handle.tracer_provider is tracer_provider,
+        }))
+        """
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out == {"reused": ["metrics", "traces"], "meter": True, "tracer": True}

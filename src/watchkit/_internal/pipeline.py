@@ -44,21 +44,31 @@ __all__ = ["build_pipeline", "flush_pipeline", "run_with_deadline", "shutdown_pi
 # defaults (OTEL_BSP_SCHEDULE_DELAY etc., read by the SDK itself).
 _CONSOLE_DELAY_MS = 200
 
-# Providers watchkit created, so that a later configure() does not mistake
-# them for an application's own and "reuse" a shut-down provider.
-_created: weakref.WeakSet[Any] = weakref.WeakSet()
+# Providers watchkit created (by id, weakly), so that a later configure() does
+# not mistake them for an application's own and "reuse" a shut-down provider.
+# Ids rather than a WeakSet: other libraries' providers may be unhashable.
+_created: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
-_PROXY_CLASSES = frozenset({"ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider"})
+
+def _api_proxy_classes() -> tuple[type, ...]:
+    # The API installs these until somebody sets a real provider. Matched by
+    # identity: vendors ship classes with the same names (logfire does).
+    from opentelemetry._logs._internal import ProxyLoggerProvider
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+    return (trace.ProxyTracerProvider, _ProxyMeterProvider, ProxyLoggerProvider)
+
+
+_PROXY_CLASSES = _api_proxy_classes()
 
 
 def _is_unset(provider: object) -> bool:
-    # The API installs proxy providers until somebody sets a real one.
-    return type(provider).__name__ in _PROXY_CLASSES
+    return type(provider) in _PROXY_CLASSES
 
 
 def _foreign(provider: object) -> bool:
     """An SDK (or vendor) provider the application installed itself."""
-    return not _is_unset(provider) and provider not in _created
+    return not _is_unset(provider) and _created.get(id(provider)) is not provider
 
 
 def _sampler(settings: Settings) -> sampling.Sampler:
@@ -162,7 +172,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         owned.add("logs")
 
     for provider in _owned_providers(tracer_provider, meter_provider, logger_provider, owned):
-        _created.add(provider)
+        _created[id(provider)] = provider
     _set_globals(tracer_provider, meter_provider, logger_provider, owned)
     if reused:
         internal_logger.info(
