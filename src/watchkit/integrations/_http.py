@@ -47,6 +47,9 @@ __all__ = [
     "exception_type",
     "flush_telemetry",
     "format_stacktrace",
+    "number",
+    "port_number",
+    "safe_str",
     "start",
     "warn_once",
 ]
@@ -91,6 +94,24 @@ _QUERY_KEYS: Final = (
 )
 _NO_EXEMPLAR: Final = Context()
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# An HTTP header name (RFC 9110 token): anything else can never be captured.
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# network.protocol.version as clients may send it: werkzeug passes "HTTP/1.01",
+# "HTTP/1.001"... through, so anything else is dropped (it is a metric attribute).
+_PROTOCOL_VERSIONS: Final = {
+    "1.0": "1.0",
+    "1.1": "1.1",
+    "2": "2",
+    "2.0": "2",
+    "3": "3",
+    "3.0": "3",
+}
+# url.scheme is a metric attribute too, and behind a proxy fix-up (werkzeug's
+# ProxyFix copies X-Forwarded-Proto) it can come from the client.
+_SCHEMES: Final = {
+    "http": "http", "https": "https", "ws": "ws", "wss": "wss",
+    "HTTP": "http", "HTTPS": "https", "WS": "ws", "WSS": "wss",
+}  # fmt: skip
 _CACHE_LIMIT: Final = 4096
 
 _warned: set[str] = set()
@@ -126,6 +147,17 @@ def _strings(value: object, option: str, where: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in items)
 
 
+def _header_names(value: object, option: str, where: str) -> tuple[str, ...]:
+    names = tuple(h.lower() for h in _strings(value, option, where))
+    for name in names:
+        if _HEADER_NAME.fullmatch(name) is None:
+            raise ConfigError(
+                f"{where}: option {option} has {name!r}, which is not an HTTP header name; "
+                "use names of letters, digits and !#$%&'*+-.^_`|~"
+            )
+    return names
+
+
 def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
     if not patterns:
         return None
@@ -141,7 +173,7 @@ class _Bound:
         "enabled",
         "excluded",
         "generation",
-        "query_redactor",
+        "redactor",
         "request_size",
         "response_size",
         "tracer",
@@ -182,7 +214,13 @@ class _Bound:
         excluded = settings.excluded_urls if settings is not None else ()
         self.excluded = _compile(excluded)
         redact_keys = settings.redact_keys if settings is not None else ()
-        self.query_redactor = Redactor(keys=(*_QUERY_KEYS, *redact_keys))
+        patterns = settings.redact_patterns if settings is not None else ()
+        # Keys for url.query; value patterns (bearer tokens, JWTs, cards and the
+        # configured ones) for url.query and the captured header values.
+        try:
+            self.redactor = Redactor(keys=(*_QUERY_KEYS, *redact_keys), patterns=patterns)
+        except ValueError:  # configure() validates patterns; never fail a request here
+            self.redactor = Redactor(keys=(*_QUERY_KEYS, *redact_keys))
 
 
 _active_lock = threading.Lock()
@@ -282,17 +320,11 @@ class HttpConfig:
                     f"{where}: option excluded_urls={list(patterns)!r} is not accepted; "
                     f"use valid regular expressions ({error})"
                 ) from None
-        self.capture_request_headers = tuple(
-            h.lower()
-            for h in _strings(
-                options.get("capture_request_headers", ()), "capture_request_headers", where
-            )
+        self.capture_request_headers = _header_names(
+            options.get("capture_request_headers", ()), "capture_request_headers", where
         )
-        self.capture_response_headers = tuple(
-            h.lower()
-            for h in _strings(
-                options.get("capture_response_headers", ()), "capture_response_headers", where
-            )
+        self.capture_response_headers = _header_names(
+            options.get("capture_response_headers", ()), "capture_response_headers", where
         )
         self.known_methods = _known_methods()
         self._header_generation = -1
@@ -340,25 +372,35 @@ class HttpConfig:
 def capture_headers(
     plan: tuple[tuple[str, str, bool], ...],
     lookup: Callable[[str], list[str] | None],
+    bound: _Bound,
 ) -> dict[str, Any]:
-    """Span attributes for the allowlisted headers; sensitive ones as ``[REDACTED]``."""
+    """Span attributes for the allowlisted headers.
+
+    Sensitive header names give ``[REDACTED]``; in the other values, secrets
+    found by the value patterns are replaced.
+    """
     from watchkit.redaction import REDACTED
 
+    redact_string = bound.redactor.redact_string
     out: dict[str, Any] = {}
     for name, key, redacted in plan:
         values = lookup(name)
         if values:
-            out[key] = [REDACTED] * len(values) if redacted else values
+            out[key] = (
+                [REDACTED] * len(values)
+                if redacted
+                else [redact_string(v) if isinstance(v, str) else v for v in values]
+            )
     return out
 
 
 def redact_query(query: str, bound: _Bound) -> str:
-    """``query`` with the values of sensitive keys replaced by ``[REDACTED]``."""
+    """``query`` with the values of sensitive keys, and secret-looking values, redacted."""
     from urllib.parse import unquote_plus
 
     from watchkit.redaction import REDACTED
 
-    redactor = bound.query_redactor
+    redactor = bound.redactor
     parts = query.split("&")
     changed = False
     for index, part in enumerate(parts):
@@ -366,7 +408,7 @@ def redact_query(query: str, bound: _Bound) -> str:
         if sep and redactor.is_sensitive_key(unquote_plus(key)):
             parts[index] = f"{key}={REDACTED}"
             changed = True
-    return "&".join(parts) if changed else query
+    return redactor.redact_string("&".join(parts) if changed else query)
 
 
 # Caches keyed by request shape; bounded because route/status come from the app.
@@ -444,6 +486,14 @@ def exception_type(exc: BaseException) -> str:
     return found
 
 
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's ``__str__`` itself fails."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__} object>"
+
+
 def format_stacktrace(exc: BaseException) -> str:
     """A Python-style traceback of ``exc`` (with its causes), without 3.11's ``^^^`` markers.
 
@@ -482,7 +532,7 @@ def format_stacktrace(exc: BaseException) -> str:
                 lines.append(f"    {source}\n")
             tb = tb.tb_next
             depth += 1
-        message = str(error)
+        message = safe_str(error)
         name = exception_type(error)
         lines.append(f"{name}: {message}\n" if message else f"{name}\n")
         if link is not None:
@@ -604,7 +654,7 @@ class ServerRequest:
         self.error_type = exception_type(exc)
         span = self.span
         if span is not None and span.is_recording():
-            message = str(exc)
+            message = safe_str(exc)
             try:
                 from watchkit.redaction import redact
 
@@ -704,27 +754,50 @@ _HOSTS: dict[tuple[str, str], tuple[str, int | None]] = {}
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
+def number(text: object, max_digits: int = 18) -> int | None:
+    """A non-negative integer written in ASCII digits (at most ``max_digits``), else None.
+
+    ``str.isdigit()`` alone accepts ``"\xb2"`` (a latin-1 byte clients can send),
+    which ``int()`` rejects, and ``int()`` refuses more than 4300 digits.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text if text >= 0 else None
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    if isinstance(text, str) and 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
+def port_number(text: object) -> int | None:
+    """A TCP port (0-65535) from a header or environ value, else None."""
+    port = number(text, 5)
+    return port if port is not None and port <= 65535 else None
+
+
 def parse_host(text: str, scheme: str) -> tuple[str, int | None]:
-    """``server.address`` and ``server.port`` from a Host header (default port by scheme)."""
+    """``server.address`` and ``server.port`` from a Host header (default port by scheme).
+
+    A port that is no valid port gives no ``server.port``.
+    """
     key = (text, scheme)
     found = _HOSTS.get(key)
     if found is not None:
         return found
-    port: int | None = None
+    tail: str | None = None
     if text.startswith("["):  # [v6]:port
         end = text.find("]")
         address = text[1:end] if end > 0 else text
         rest = text[end + 1 :] if end > 0 else ""
-        if rest.startswith(":") and rest[1:].isdigit():
-            port = int(rest[1:])
+        if rest.startswith(":"):
+            tail = rest[1:]
     else:
-        address, sep, tail = text.rpartition(":")
-        if sep and tail.isdigit():
-            port = int(tail)
+        address, sep, after = text.rpartition(":")
+        if sep and after.isdigit():
+            tail = after
         else:
             address = text
-    if port is None:
-        port = _DEFAULT_PORTS.get(scheme)
+    port = _DEFAULT_PORTS.get(scheme) if tail is None else port_number(tail)
     found = (address, port)
     if len(_HOSTS) < 1024:
         _HOSTS[key] = found
@@ -778,7 +851,10 @@ def start(
     if method not in config.known_methods:
         method = semconv.HTTP_METHOD_OTHER
     request.method = method
+    scheme = _SCHEMES.get(scheme) or _SCHEMES.get(scheme.lower(), semconv.HTTP_METHOD_OTHER)
     request.scheme = scheme
+    if version is not None:
+        version = _PROTOCOL_VERSIONS.get(version)
     request.version = version
     request.request_size = request_size
     rid = request_id_from(request_id)
@@ -808,7 +884,7 @@ def start(
         if websocket:
             attrs[semconv.NETWORK_PROTOCOL_NAME] = "websocket"
         if header_lookup is not None and config.capture_request_headers:
-            attrs.update(capture_headers(config.request_header_plan(bound), header_lookup))
+            attrs.update(capture_headers(config.request_header_plan(bound), header_lookup, bound))
         span = bound.tracer.start_span(
             "WS" if websocket else span_name(method, None),
             context=parent,
@@ -830,7 +906,8 @@ def response_headers_attributes(
     span = request.span
     if span is None or not request.config.capture_response_headers or not span.is_recording():
         return
-    span.set_attributes(capture_headers(request.config.response_header_plan(request.bound), lookup))
+    bound = request.bound
+    span.set_attributes(capture_headers(request.config.response_header_plan(bound), lookup, bound))
 
 
 def flush_telemetry() -> None:

@@ -221,7 +221,7 @@ class WatchkitMiddleware:
             client_address=client,
             user_agent=None if agent is None else agent.decode("latin-1"),
             query=query.decode("latin-1") if query else "",
-            request_size=int(length) if length is not None and length.isdigit() else None,
+            request_size=None if length is None else _http.number(length),
             header_lookup=lookup,
             websocket=websocket,
         )

@@ -13,8 +13,11 @@ The middleware is sync- and async-capable, so it adds no thread hop under
 ASGI. The route template is ``request.resolver_match.route`` (with a leading
 ``/``), recorded and bound into the log context in ``process_view``, before the
 view runs; a 404 that matched no URL pattern has no ``http.route``. View
-exceptions are recorded in ``process_exception`` and the status is the one
-Django's error handling produced. Streaming responses are timed until the
+exceptions are noted in ``process_exception`` and the status is the one
+Django's error handling produced: an exception it turns into a 5xx is recorded
+(``error.type``, exception event); one it turns into a 4xx (``Http404``,
+``PermissionDenied``, ``BadRequest``, ``SuspiciousOperation``) is not a server
+error and only the status is recorded. Streaming responses are timed until the
 server closes them.
 """
 
@@ -40,6 +43,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
 __all__ = ["WatchkitMiddleware"]
 
 _ATTR: Final = "_watchkit_request"
+_EXCEPTION: Final = "_watchkit_exception"
 _WHERE: Final = "watchkit.integrations.django.WatchkitMiddleware"
 _CONTRIB: Final = (
     "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware"
@@ -125,11 +129,10 @@ class WatchkitMiddleware:
         WatchkitMiddleware.process_view(self, request, view_func, view_args, view_kwargs)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        """Record a view's exception on the span; Django's handling goes on."""
+        """Note a view's exception; recorded once the response shows it was a server error."""
         try:
-            state = getattr(request, _ATTR, None)
-            if state is not None:
-                state.fail(exception)
+            if getattr(request, _ATTR, None) is not None:
+                setattr(request, _EXCEPTION, exception)
         except Exception:
             guard.report("django.exception")
 
@@ -158,7 +161,7 @@ class WatchkitMiddleware:
             _failed(state, exc)
             raise
         else:
-            _responded(state, response)
+            _responded(state, response, request)
         finally:
             _exit(state)
         return response
@@ -178,7 +181,7 @@ class WatchkitMiddleware:
             _failed(state, exc)
             raise
         else:
-            _responded(state, response)
+            _responded(state, response, request)
         finally:
             _exit(state)
         return response
@@ -194,9 +197,16 @@ def _failed(state: _http.ServerRequest, exc: BaseException) -> None:
         guard.report("django.fail")
 
 
-def _responded(state: _http.ServerRequest, response: HttpResponseBase) -> None:
+def _responded(
+    state: _http.ServerRequest, response: HttpResponseBase, request: HttpRequest
+) -> None:
     try:
         state.status = response.status_code
+        exception = request.__dict__.get(_EXCEPTION)
+        if exception is not None and state.status >= 500:
+            # Django turned the view's exception into this 5xx; a 4xx (Http404,
+            # PermissionDenied, ...) is the client's error, not the server's.
+            state.fail(exception)
         if "X-Request-ID" not in response:
             response["X-Request-ID"] = state.request_id
         if state.config.capture_response_headers:

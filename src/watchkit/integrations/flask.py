@@ -22,7 +22,13 @@ from typing import Any, Final
 
 from watchkit._internal import guard
 from watchkit.integrations import _http
-from watchkit.integrations.wsgi import ENVIRON_KEY, WatchkitMiddleware
+from watchkit.integrations.wsgi import (
+    ENVIRON_KEY,
+    Environ,
+    StartResponse,
+    WatchkitMiddleware,
+    WSGIApp,
+)
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -59,6 +65,31 @@ def _exception(sender: Any, exception: BaseException, **_: Any) -> None:
             request.fail(exception)
     except Exception:
         guard.report("flask.exception")
+
+
+class _FlaskMiddleware(WatchkitMiddleware):
+    """watchkit's WSGI middleware, standing aside while contrib instruments the same app.
+
+    ``FlaskInstrumentor.instrument_app`` applied *after* ``instrument_flask``
+    wraps this middleware and starts its own span in a ``before_request`` hook
+    (under watchkit's): both would record every request.
+    """
+
+    def __init__(self, app: WSGIApp, config: _http.HttpConfig, flask_app: flask.Flask) -> None:
+        super().__init__(app)
+        self._config = config
+        self._flask_app = flask_app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
+        if self._flask_app.__dict__.get("_is_instrumented_by_opentelemetry"):
+            _http.warn_once(
+                f"flask-contrib:{id(self._flask_app)}",
+                "watchkit: this Flask app is already instrumented by OpenTelemetry contrib; "
+                "instrument_flask adds nothing (remove the contrib instrumentation to use "
+                "watchkit's)",
+            )
+            return self.app(environ, start_response)
+        return super().__call__(environ, start_response)
 
 
 def instrument_flask(app: flask.Flask, **options: Unpack[_http.HttpOptions]) -> flask.Flask:
@@ -100,7 +131,7 @@ def instrument_flask(app: flask.Flask, **options: Unpack[_http.HttpOptions]) -> 
             "instrument_flask adds nothing (remove the contrib instrumentation to use watchkit's)",
         )
         return app
-    middleware = WatchkitMiddleware._with_config(app.wsgi_app, config)
+    middleware = _FlaskMiddleware(app.wsgi_app, config, app)
     app.wsgi_app = middleware  # type: ignore[method-assign]
     app.url_value_preprocessors.setdefault(None, []).insert(0, _route_selected)
     flask.got_request_exception.connect(_exception, app, weak=False)

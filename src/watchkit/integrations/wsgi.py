@@ -91,8 +91,7 @@ def start_from_environ(config: _http.HttpConfig, environ: Environ) -> _http.Serv
         address, port = _http.parse_host(host, scheme)
     else:
         address = environ.get("SERVER_NAME")
-        raw_port = environ.get("SERVER_PORT")
-        port = int(raw_port) if raw_port and raw_port.isdigit() else None
+        port = _http.port_number(environ.get("SERVER_PORT"))
     forwarded = environ.get("HTTP_X_FORWARDED_FOR")
     client = forwarded.split(",", 1)[0].strip() if forwarded else environ.get("REMOTE_ADDR")
     protocol = environ.get("SERVER_PROTOCOL", "")
@@ -122,7 +121,7 @@ def start_from_environ(config: _http.HttpConfig, environ: Environ) -> _http.Serv
         client_address=client,
         user_agent=environ.get("HTTP_USER_AGENT"),
         query=environ.get("QUERY_STRING", ""),
-        request_size=int(length) if length and length.isdigit() else None,
+        request_size=None if length is None else _http.number(length),
         header_lookup=lookup,
     )
 

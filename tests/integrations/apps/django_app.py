@@ -30,8 +30,15 @@ if not settings.configured:
     )
     django.setup()
 
+from django.core.exceptions import PermissionDenied  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse  # noqa: E402
+from django.http import (  # noqa: E402
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.urls import path  # noqa: E402
 
 
@@ -43,6 +50,14 @@ def get_order(request: HttpRequest, order_id: int) -> HttpResponse:
 def boom(request: HttpRequest) -> HttpResponse:
     probe()
     raise ValueError("kitchen on fire")
+
+
+def missing_order(request: HttpRequest, order_id: int) -> HttpResponse:
+    raise Http404("no such order")
+
+
+def forbidden(request: HttpRequest) -> HttpResponse:
+    raise PermissionDenied("kitchen staff only")
 
 
 def health(request: HttpRequest) -> HttpResponse:
@@ -67,6 +82,8 @@ def stream(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("orders/<int:order_id>", get_order),
     path("boom", boom),
+    path("missing/<int:order_id>", missing_order),
+    path("forbidden", forbidden),
     path("health", health),
     path("login", login),
     path("stream", stream),
