@@ -250,3 +250,155 @@ def test_logs_exported_over_otlp_are_redacted_and_correlated(
     assert log.resource_attributes["service.name"] == "hotel"
     line = json.loads(capsys.readouterr().out.splitlines()[0])
     assert line["trace_id"] == trace_id
+
+
+# ---------------------------------------------------------------- review findings
+
+
+class _Exporter:
+    """An exporter that records batches (or fails, or blocks until released)."""
+
+    def __init__(self, ok: bool = True) -> None:
+        import threading
+
+        self.ok = ok
+        self.received: list[dict] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def export(self, batch):
+        from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+        self.release.wait()
+        if not self.ok:
+            return LogRecordExportResult.FAILURE
+        self.received += [dict(r.log_record.attributes or {}) for r in batch]
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.release.set()
+
+
+def _trail(directory: Path, exporter: _Exporter):
+    from opentelemetry.sdk.resources import Resource
+
+    from watchkit.export.audit_spool import Trail
+
+    return Trail(None, str(directory), exporter, Resource.create({}), 1.0)  # type: ignore[arg-type]
+
+
+def test_a_record_larger_than_the_read_chunk_is_shipped_not_lost(tmp_path: Path) -> None:
+    """A spooled line of more than 1 MiB neither stalls the spool nor deletes what follows."""
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    down = _trail(tmp_path, _Exporter(ok=False))
+    for seq, size in ((1, 1), (2, 2_500_000), (3, 1)):
+        down.append({"audit.seq": seq, "blob": "x" * size}, 1, INVALID_SPAN_CONTEXT)
+    down.close()
+    up = _Exporter()
+    trail = _trail(tmp_path, up)
+    trail._scan()
+    for _ in range(10):
+        trail.ship_once()
+    assert [r["audit.seq"] for r in up.received] == [1, 2, 3]
+    assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_huge_detail_values_are_capped(telemetry) -> None:
+    """A 10 MB detail is cut (so the record can still be exported) and the chain stays valid."""
+    watchkit.audit("upload", actor="user:1", outcome="success", body="y" * 10_000_000)
+    (record,) = _records(telemetry)
+    assert len(record["body"]) <= 70_000
+    assert record["body"].endswith("[TRUNCATED]")
+    assert verify_lines([json.dumps(record)]).ok
+
+
+def test_odd_details_are_recorded_and_never_break_the_chain(telemetry) -> None:
+    """Unrepresentable objects, lone surrogates and bytes: recorded, redacted, chain intact."""
+
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    watchkit.audit("a", actor="user:1", outcome="success", note="bad \udc80 text")
+    watchkit.audit("b", actor="user:1", outcome="success", obj=Unprintable())
+    watchkit.audit("c", actor="user:\ud800", outcome="success", target="t\udfff")
+    watchkit.audit("d", actor="user:1", outcome="success", raw=b"Bearer abcdefghij")
+    records = _records(telemetry)
+    assert [r["audit.action"] for r in records] == ["a", "b", "c", "d"]
+    assert "Unprintable" in records[1]["obj"]
+    assert "abcdefghij" not in records[3]["raw"]
+    assert verify_lines([json.dumps(r) for r in records]).ok  # no sequence gap
+
+
+def test_fsync_runs_about_every_half_second_not_per_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady load the spool is fsync'd regularly, but not once per record."""
+    import os
+    import time
+
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    from watchkit.export import audit_spool
+
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(audit_spool.os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    exporter = _Exporter(ok=False)  # collector down: records stay on disk
+    trail = _trail(tmp_path, exporter)
+    seq = 0
+    deadline = time.monotonic() + 1.6
+    while time.monotonic() < deadline:
+        seq += 1
+        trail.append({"audit.seq": seq}, 1, INVALID_SPAN_CONTEXT)
+        time.sleep(0.002)
+    syncs = len(calls)
+    trail.close()
+    assert seq > 200
+    assert 2 <= syncs <= 6, f"{syncs} fsyncs for {seq} records in 1.6 s"
+
+
+def test_forked_child_does_not_wait_for_the_parents_spool(tmp_path: Path) -> None:
+    """A child forked with the parent's export in flight shuts down at once, own file only."""
+    import os
+    import time
+
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    exporter = _Exporter()
+    exporter.release.clear()  # the parent's export hangs (slow collector)
+    trail = _trail(tmp_path, exporter)
+    trail.append({"audit.seq": 1}, 1, INVALID_SPAN_CONTEXT)
+    time.sleep(0.1)  # the shipping thread is inside export()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        started = time.monotonic()
+        trail.close()
+        code = 0 if time.monotonic() - started < 0.5 else 1
+        trail.append({"audit.seq": 1}, 1, INVALID_SPAN_CONTEXT)
+        os._exit(
+            code
+            if trail.own is not None and trail.own.path.endswith(f"-{os.getpid()}.jsonl")
+            else 3
+        )
+    _, status = os.waitpid(pid, 0)
+    exporter.release.set()
+    trail.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_malformed_but_parseable_spool_line_does_not_stall_shipping(tmp_path: Path) -> None:
+    """A JSON line that is not a usable record (bad trace id) is skipped, not retried forever."""
+    good = {"time_unix_nano": 1, "attributes": {"audit.seq": 1}}
+    bad = {"time_unix_nano": "x", "trace_id": "zz", "span_id": "yy", "attributes": {"audit.seq": 2}}
+    last = {"time_unix_nano": 3, "attributes": {"audit.seq": 3}}
+    path = tmp_path / "audit-00000000000000000001-1.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (good, bad, last)))
+    exporter = _Exporter()
+    trail = _trail(tmp_path, exporter)
+    trail._scan()
+    for _ in range(5):
+        trail.ship_once()
+    assert [r["audit.seq"] for r in exporter.received] == [1, 3]
+    assert list(tmp_path.glob("*.jsonl")) == []

@@ -60,3 +60,34 @@ def test_module_entry_point(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "chain intact" in result.stdout
+
+
+def test_truncated_last_line_is_tolerated_with_a_warning(tmp_path: Path, capsys) -> None:
+    """A crash mid-write leaves a partial last line: reported, but not a break (exit 0)."""
+    lines = _chain(3)
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])  # no newline: torn write
+    assert main(["audit", "verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 2 audit records" in out
+    assert "incomplete last line 3" in out
+
+
+def test_garbage_last_line_with_newline_is_a_break(tmp_path: Path, capsys) -> None:
+    """A complete (newline-terminated) last line that is not JSON was written that way: a break."""
+    lines = _chain(2)
+    path = tmp_path / "a.jsonl"
+    path.write_text(lines[0] + "\n" + lines[1][:40] + "\n")
+    assert main(["audit", "verify", str(path)]) == 1
+
+
+def test_reordered_lines_and_empty_file(tmp_path: Path, capsys) -> None:
+    """Swapped records are a break; an empty file is an intact, empty chain."""
+    lines = _chain(4)
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join([lines[0], lines[2], lines[1], lines[3]]) + "\n")
+    assert main(["audit", "verify", str(path)]) == 1
+    assert "reordered" in capsys.readouterr().out
+    path.write_text("")
+    assert main(["audit", "verify", str(path)]) == 0
+    assert "OK: 0 audit records" in capsys.readouterr().out

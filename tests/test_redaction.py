@@ -144,3 +144,75 @@ def test_invalid_explicit_pattern_is_a_value_error() -> None:
     """A Redactor built with a broken regex fails at definition time."""
     with pytest.raises(ValueError, match="regular expression"):
         Redactor(patterns=["(unclosed"])
+
+
+def _run_bounded(fn, seconds: float = 5.0):
+    """Run ``fn`` in a daemon thread; fail (instead of hanging the suite) if it takes too long."""
+    import threading
+
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(fn()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"did not finish within {seconds} s"
+    return result[0]
+
+
+def test_self_referencing_containers_with_fan_out_do_not_hang() -> None:
+    """A dict/list referring to itself many times is cut at the cycle, in bounded time."""
+    cyclic: dict = {"password": "x", "name": "ana"}
+    for i in range(10):
+        cyclic[f"k{i}"] = cyclic
+    out = _run_bounded(lambda: redact(cyclic))
+    assert out["password"] == REDACTED
+    assert out["name"] == "ana"
+    assert out["k0"] == REDACTED  # the cycle is cut by the marker
+    looping: list = ["Bearer abcdefgh"]
+    looping.extend([looping] * 10)
+    out = _run_bounded(lambda: redact(looping))
+    assert out[0] == REDACTED
+    shared: list = [{"password": "x"}]
+    for _ in range(30):  # a DAG of 10**30 paths: each container is walked once
+        shared = [shared] * 10
+    out = _run_bounded(lambda: redact({"data": shared}))["data"]
+    while isinstance(out, list):  # follow one path down: it ends in the marker
+        out = out[0]
+    assert out == REDACTED
+    huge = [{"password": "x", "n": i} for i in range(50_000)]  # past the walk budget
+    out = _run_bounded(lambda: redact(huge))
+    assert "'x'" not in repr(out)
+
+
+def test_bytes_are_scanned_like_strings() -> None:
+    """A secret inside bytes is redacted (bytes are rendered as text by the log renderer)."""
+    assert redact(b"Authorization: Bearer abcdefghijk") == "Authorization: [REDACTED]"
+    assert redact({"raw": bytearray(b"card 4111111111111111")}) == {"raw": "card [REDACTED]"}
+    clean = b"nothing secret"
+    assert redact(clean) is clean
+
+
+def test_secrets_inside_object_reprs_are_redacted() -> None:
+    """Objects are rendered by their repr; sensitive fields and patterns in it are scrubbed."""
+    import dataclasses
+    from collections import namedtuple
+
+    @dataclasses.dataclass
+    class Login:
+        user: str
+        password: str
+
+    out = redact({"login": Login("ana", "hunter2")})
+    assert "hunter2" not in repr(out)
+    assert "ana" in repr(out)
+    Creds = namedtuple("Creds", "user api_key")
+    assert "k-123" not in repr(redact(Creds("ana", "k-123")))
+
+    class Client:
+        def __repr__(self) -> str:
+            return "Client(headers={'Authorization': 'Basic YWxh', 'Accept': 'json'})"
+
+    text = repr(redact([Client()]))
+    assert "YWxh" not in text
+    assert "Accept" in text
+    plain = object()
+    assert redact(plain) is plain  # nothing sensitive: the object itself, unchanged

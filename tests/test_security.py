@@ -135,3 +135,54 @@ def test_invalid_limits_are_value_errors(kwargs) -> None:
     """Wrong limits fail when the monitor is defined."""
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         LoginMonitor(**kwargs)
+
+
+def test_non_string_user_and_ip_are_still_counted(telemetry) -> None:
+    """An int user id or an ipaddress object is tracked (as text), not silently ignored."""
+    import ipaddress
+
+    monitor = LoginMonitor(max_failures=2, window=60)
+    assert [monitor.record(False, user=42) for _ in range(3)] == [False, False, True]  # type: ignore[arg-type]
+    address = ipaddress.ip_address("203.0.113.9")
+    assert [monitor.record(False, source_ip=address) for _ in range(3)][-1]  # type: ignore[arg-type]
+    assert telemetry.counter("watchkit.security.login.attempts", {"outcome": "failure"}) == 6
+    users = [dict(a.attributes or {}).get("user.name") for a in _alerts(telemetry)]
+    ips = [dict(a.attributes or {}).get("client.address") for a in _alerts(telemetry)]
+    assert "42" in users and "203.0.113.9" in ips
+    logins = [dict(r.attributes or {}) for r in telemetry.logs(event="audit.login")]
+    assert logins[-1]["client.address"] == "203.0.113.9"
+
+
+def test_concurrent_failures_alert_exactly_once_per_key(telemetry) -> None:
+    """8 threads hammering one IP and one user: one alert for each key."""
+    import threading
+
+    monitor = LoginMonitor(max_failures=5, window=600)
+    barrier = threading.Barrier(8)
+
+    def attack() -> None:
+        barrier.wait()
+        for _ in range(25):
+            monitor.record(False, user="bob", source_ip="198.51.100.1")
+
+    threads = [threading.Thread(target=attack) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kinds = sorted(dict(a.attributes or {})["security.key.kind"] for a in _alerts(telemetry))
+    assert kinds == ["source_ip", "user"]
+    assert telemetry.counter("watchkit.security.alerts", {"kind": "brute_force"}) == 2
+
+
+def test_failure_exactly_one_window_later_is_outside_the_window(telemetry) -> None:
+    """'Within window seconds' is strict: the oldest failure drops out at exactly `window`."""
+    clock = Clock()
+    monitor = LoginMonitor(max_failures=2, window=60, clock=clock)
+    monitor.record(False, source_ip="192.0.2.1")
+    clock.now += 30
+    monitor.record(False, source_ip="192.0.2.1")
+    clock.now += 30  # exactly 60 s after the first
+    assert not monitor.record(False, source_ip="192.0.2.1")
+    clock.now += 0.001
+    assert monitor.record(False, source_ip="192.0.2.1")  # 3 within 60 s

@@ -52,7 +52,7 @@ from watchkit._internal.guard import internal_logger
 from watchkit._internal.state import STATE, get_logger
 from watchkit.export import audit_spool
 from watchkit.export.audit_spool import SCOPE, current_trail, default_spool_dir
-from watchkit.redaction import current_redactor
+from watchkit.redaction import REDACTED, current_redactor
 
 if TYPE_CHECKING:
     pass
@@ -97,6 +97,13 @@ _ACTION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _CLIENT_KEYS = ("client.address", "client_address", "client_ip")
 _REQUEST_KEYS = ("request_id", "request.id", "watchkit.request.id")
 _INT64 = (-(2**63), 2**63 - 1)
+MAX_VALUE_CHARS: Final = 65_536
+"""Longer string values (actor, target, details) are cut and end in :data:`TRUNCATED`.
+
+A record must stay exportable (OTLP receivers reject messages of a few MB), or it
+would block the in-order spool behind it forever.
+"""
+TRUNCATED: Final = "...[TRUNCATED]"
 
 
 # --------------------------------------------------------------------------------------
@@ -137,23 +144,54 @@ _CHAIN = _Chain()
 # The public call
 
 
+def _text(value: str) -> str:
+    """``value`` cut to :data:`MAX_VALUE_CHARS` and made encodable (lone surrogates replaced)."""
+    if len(value) > MAX_VALUE_CHARS:
+        value = value[:MAX_VALUE_CHARS] + TRUNCATED
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 def _attribute(value: Any) -> Any:
-    """An attribute value that survives OTLP and JSON unchanged (for the hash)."""
+    """An attribute value that survives OTLP and JSON unchanged (for the hash); never raises."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return value if _INT64[0] <= value <= _INT64[1] else str(value)
-    if isinstance(value, (float, str)):
-        return value
+        return int(value) if _INT64[0] <= value <= _INT64[1] else str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return _text(str(value))
     if isinstance(value, (list, tuple)) and all(
         isinstance(v, (str, bool, float)) or (isinstance(v, int) and _INT64[0] <= v <= _INT64[1])
         for v in value
     ):
-        return list(value)
+        return [_text(str(v)) if isinstance(v, str) else v for v in value]
     try:
-        return json.dumps(value, sort_keys=True, default=repr)
+        text = json.dumps(value, sort_keys=True, default=_repr)
     except Exception:
+        text = _repr(value)
+    return _text(text)
+
+
+def _repr(value: Any) -> str:
+    try:
         return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def _repr_or_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return _repr(value)
 
 
 def _iso(ns: int) -> str:
@@ -243,15 +281,18 @@ def _record(
     attributes: dict[str, Any] = {
         semconv.EVENT_NAME: f"audit.{action}",
         ACTION: action,
-        ACTOR: redactor.redact_string(actor),
+        ACTOR: _attribute(redactor.redact_string(actor)),
         OUTCOME: outcome,
         TIME: _iso(now),
     }
     if target is not None:
-        attributes[TARGET] = redactor.redact_string(str(target))
+        attributes[TARGET] = _attribute(redactor.redact_string(_repr_or_str(target)))
     if details:
-        for key, value in redactor.redact(details).items():
-            attributes[str(key)] = _attribute(value)
+        redacted = redactor.redact(details)
+        if not isinstance(redacted, dict):  # redaction could not read them: keep the names
+            redacted = dict.fromkeys(details, REDACTED)
+        for key, value in redacted.items():
+            attributes[_text(str(key))] = _attribute(value)
     client, request = _request_context()
     if client is not None:
         attributes.setdefault(CLIENT_ADDRESS, _attribute(client))
@@ -264,12 +305,13 @@ def _record(
     with audit_spool.CHAIN_LOCK:
         if _CHAIN.pid != os.getpid():
             _CHAIN.reset()
-        _CHAIN.seq += 1
         attributes[STREAM] = _CHAIN.stream
-        attributes[SEQ] = _CHAIN.seq
+        attributes[SEQ] = _CHAIN.seq + 1
         attributes[PREV_HASH] = _CHAIN.prev
         digest = chain_hash(_CHAIN.prev, attributes)
         attributes[HASH] = digest
+        # Committed only once hashed: a failure cannot leave a gap in the chain.
+        _CHAIN.seq += 1
         _CHAIN.prev = digest
         if spooling:
             assert trail is not None
@@ -313,6 +355,8 @@ class VerifyResult:
     records: int
     line: int | None = None
     reason: str | None = None
+    note: str | None = None
+    """Set when the chain is intact but something was tolerated (a torn last line)."""
 
 
 def _attributes_of(entry: Any) -> dict[str, Any] | None:
@@ -333,17 +377,28 @@ def verify_lines(lines: Iterable[str]) -> VerifyResult:
     the previous record's hash and ``audit.seq`` must go up by one within a
     stream. A file may begin mid-chain (after rotation); a chain that starts
     at ``audit.seq`` 1 must start from the genesis hash. Blank lines are ignored.
+
+    A last line that is not valid JSON *and* has no line end is what a crash in
+    the middle of a write leaves: it is tolerated (``ok`` stays True, ``note``
+    says so), since the record was never completely written. Any other
+    unparseable line is a break.
     """
     previous: dict[str, tuple[int, str]] = {}
     count = 0
+    torn: tuple[int, str] | None = None
     for number, raw in enumerate(lines, start=1):
+        if torn is not None:  # the unparseable line was not the last one
+            return VerifyResult(False, count, torn[0], torn[1])
         if not raw.strip():
             continue
         try:
             entry = json.loads(raw)
         except ValueError as error:
-            reason = getattr(error, "msg", str(error))
-            return VerifyResult(False, count, number, f"not valid JSON ({reason})")
+            reason = f"not valid JSON ({getattr(error, 'msg', str(error))})"
+            if raw.endswith("\n"):
+                return VerifyResult(False, count, number, reason)
+            torn = (number, reason)
+            continue
         attributes = _attributes_of(entry)
         if attributes is None:
             return VerifyResult(False, count, number, "not an audit record (no audit.hash)")
@@ -372,6 +427,9 @@ def verify_lines(lines: Iterable[str]) -> VerifyResult:
                 )
         previous[stream] = (seq, digest)
         count += 1
+    if torn is not None:
+        note = f"incomplete last line {torn[0]} ignored (a write cut short by a crash)"
+        return VerifyResult(True, count, torn[0], None, note)
     return VerifyResult(True, count)
 
 

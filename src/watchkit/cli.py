@@ -4,7 +4,9 @@ Commands:
     audit verify FILE    check the hash chain of an audit spool or exported
                          JSON-lines file; exit 0 if intact, 1 at the first
                          break (printed with its line number and reason),
-                         2 if the file cannot be read.
+                         2 if the file cannot be read. A torn last
+                         line (crash mid-write) is reported as a
+                         warning, not a break.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if result.ok:
             print(f"OK: {result.records} audit records, chain intact")
+            if result.note:
+                print(f"warning: {result.note}")
             return 0
         print(
             f"BROKEN at line {result.line}: {result.reason} "

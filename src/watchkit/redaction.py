@@ -76,6 +76,10 @@ _MIN_SUFFIX = 5
 _KEY_CACHE_SIZE = 4096
 _STRING_CACHE_SIZE = 4096
 _MAX_CACHED_STRING = 64
+# Container visits one redact() call makes at most (shared or huge structures stay bounded).
+_MAX_CONTAINERS = 20_000
+# Reprs longer than this are cut before scanning (and shown cut).
+_MAX_REPR = 65_536
 
 # Words: camelCase and ALLCaps boundaries, letters and digits split apart.
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -92,6 +96,12 @@ _MIN_BUILTIN_LEN = 8
 # Cheap pre-checks: the combined pattern costs ~0.4-2 us on an ordinary short
 # string, these ~0.1 us; only strings that pass one are scanned for real.
 _CARD_HINT = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
+# name=value and 'name': value pairs inside an object's repr (dataclasses, models,
+# dicts inside custom reprs); the value is replaced when the name is sensitive.
+_ASSIGNMENT = re.compile(
+    r"""(?P<key>['"]?[A-Za-z_][A-Za-z0-9_.\-]*['"]?)(?P<sep>\s*[=:]\s*)"""
+    r"""(?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s,;(){}\[\]<>&'"]+)"""
+)
 
 
 def _words(key: str) -> tuple[str, ...]:
@@ -231,62 +241,35 @@ class Redactor:
     def redact(self, value: Any) -> Any:
         """A copy of ``value`` with sensitive keys and patterns redacted, at any depth.
 
-        Dicts (any mapping), lists, tuples and sets are walked; strings are
-        scanned; other objects are returned as they are. Containers in which
-        nothing changed are returned unchanged (no copy). Never raises.
+        Dicts (any mapping), lists, tuples and sets are walked; strings and bytes
+        are scanned; other objects are judged by their ``repr()`` (which is how
+        the log renderers show them): if it holds a sensitive ``name=value`` /
+        ``'name': value`` pair or a value pattern, the scrubbed repr is returned.
+        A container met again inside itself, what lies deeper than 16 levels
+        and everything past 20,000 containers become the marker. Containers in
+        which nothing changed are returned unchanged (no copy). Never raises.
         """
         try:
-            return self._walk(value, 0)
+            return _Walk(self).walk(value, 0)
         except Exception:
             return REDACTED
 
-    def _walk(self, value: Any, depth: int) -> Any:
-        if isinstance(value, str):
-            return self.redact_string(value)
-        if value is None or isinstance(value, (int, float, bytes)):
-            return value
-        if depth >= MAX_DEPTH:
-            return REDACTED
-        if isinstance(value, Mapping):
-            return self._walk_mapping(value, depth)
-        if isinstance(value, (list, tuple, set, frozenset)):
-            return self._walk_sequence(value, depth)
-        return value
+    def redact_repr(self, text: str) -> str:
+        """``text`` (an object's repr) with sensitive ``name=value`` pairs and patterns scrubbed."""
+        if "=" in text or ":" in text:
+            text = _ASSIGNMENT.sub(self._replace_assignment, text)
+        return self.redact_string(text)
 
-    def _walk_mapping(self, value: Mapping[Any, Any], depth: int) -> Any:
-        changed = False
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, str) and self.is_sensitive_key(key):
-                new: Any = REDACTED
-            else:
-                try:
-                    new = self._walk(item, depth + 1)
-                except Exception:
-                    new = REDACTED
-            if new is not item:
-                changed = True
-            out[key] = new
-        return out if changed else value
+    def _replace_assignment(self, match: re.Match[str]) -> str:
+        if self.is_sensitive_key(match.group("key").strip("'\"")):
+            return f"{match.group('key')}{match.group('sep')}{REDACTED}"
+        return match.group()
+
+    def _walk(self, value: Any, depth: int) -> Any:
+        return _Walk(self).walk(value, depth)
 
     def _walk_sequence(self, value: Any, depth: int) -> Any:
-        changed = False
-        items = []
-        for item in value:
-            try:
-                new = self._walk(item, depth + 1)
-            except Exception:
-                new = REDACTED
-            if new is not item:
-                changed = True
-            items.append(new)
-        if not changed:
-            return value
-        if isinstance(value, list):
-            return items
-        if isinstance(value, tuple):
-            return tuple(items)
-        return items  # sets: the marker may collide, keep every entry
+        return _Walk(self).sequence(value, depth)
 
     def redact_attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Redact a flat attribute mapping (span or log attributes).
@@ -315,6 +298,99 @@ class Redactor:
             return attributes if isinstance(attributes, dict) else dict(attributes)
         except Exception:
             return dict.fromkeys(_safe_keys(attributes), REDACTED)
+
+
+class _Walk:
+    """One :meth:`Redactor.redact` traversal: cycle detection and a size budget.
+
+    The budget counts container *visits* (a container shared by many parents
+    counts each time), so the result, which renderers walk again, is bounded too.
+    """
+
+    __slots__ = ("active", "budget", "redactor")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.active: set[int] = set()  # containers on the current path (cycles)
+        self.budget = _MAX_CONTAINERS
+
+    def walk(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self.redactor.redact_string(value)
+        if value is None or isinstance(value, (int, float)):
+            return value
+        if isinstance(value, (bytes, bytearray)):
+            text = bytes(value).decode("utf-8", "backslashreplace")
+            scrubbed = self.redactor.redact_string(text)
+            return value if scrubbed == text else scrubbed
+        if depth >= MAX_DEPTH:
+            return REDACTED
+        is_mapping = isinstance(value, Mapping)
+        fields = getattr(type(value), "_fields", None)  # a namedtuple: judge its field names
+        if not (is_mapping or fields or isinstance(value, (list, tuple, set, frozenset))):
+            return self.other(value)
+        key = id(value)
+        if key in self.active or self.budget <= 0:
+            return REDACTED  # a cycle, or far too much to walk
+        self.budget -= 1
+        self.active.add(key)
+        try:
+            if is_mapping:
+                result = self.mapping(value, depth)
+            elif fields and isinstance(value, tuple) and len(fields) == len(value):
+                named = dict(zip(fields, value, strict=True))
+                walked = self.mapping(named, depth)
+                result = value if walked is named else walked
+            else:
+                result = self.sequence(value, depth)
+        finally:
+            self.active.discard(key)
+        return result
+
+    def mapping(self, value: Mapping[Any, Any], depth: int) -> Any:
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and self.redactor.is_sensitive_key(key):
+                new: Any = REDACTED
+            else:
+                try:
+                    new = self.walk(item, depth + 1)
+                except Exception:
+                    new = REDACTED
+            if new is not item:
+                changed = True
+            out[key] = new
+        return out if changed else value
+
+    def sequence(self, value: Any, depth: int) -> Any:
+        changed = False
+        items = []
+        for item in value:
+            try:
+                new = self.walk(item, depth + 1)
+            except Exception:
+                new = REDACTED
+            if new is not item:
+                changed = True
+            items.append(new)
+        if not changed:
+            return value
+        if isinstance(value, list):
+            return items
+        if isinstance(value, tuple):
+            return tuple(items)
+        return items  # sets: the marker may collide, keep every entry
+
+    def other(self, value: Any) -> Any:
+        try:
+            text = repr(value)
+        except Exception:
+            return value  # the renderers show a placeholder: nothing to leak
+        if len(text) > _MAX_REPR:
+            text = text[:_MAX_REPR]
+        scrubbed = self.redactor.redact_repr(text)
+        return value if scrubbed == text else scrubbed
 
 
 def _safe_keys(attributes: Any) -> list[str]:

@@ -26,6 +26,10 @@ __all__ = ["LoginMonitor"]
 _SCOPE = "watchkit.security"
 
 
+def _as_text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
 class _Failures:
     """Failure times of one key (at most max_failures + 1) and when it may alert again."""
 
@@ -104,6 +108,11 @@ class LoginMonitor:
         Never raises: a failure inside watchkit is reported to its internal logger.
         """
         try:
+            # Ids and addresses may come as ints or ipaddress objects: key them as text.
+            if user is not None:
+                user = _as_text(user)
+            if source_ip is not None:
+                source_ip = _as_text(source_ip)
             outcome = "success" if success else "failure"
             details: dict[str, Any] = {}
             if source_ip is not None:

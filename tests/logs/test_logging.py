@@ -245,3 +245,119 @@ def test_processor_bug_never_reaches_the_caller(json_logs, capsys, monkeypatch) 
         watchkit.get_logger("t").info("x")
     finally:
         guard.set_raise(old)
+
+
+def test_bad_positional_arguments_never_raise_into_the_app(json_logs, capsys) -> None:
+    """`log.info("x %d", "a")` or `log.info("user", 42)` log a line instead of raising."""
+    log = watchkit.get_logger("t")
+    log.info("total %d", "not-a-number")
+    log.warning("user", 42)  # noqa: PLE1205
+    log.log(logging.ERROR, "%s and %s", "one")
+    log.info("%(a)s", {"b": 1})
+    log.info("paid %s", "4111 1111 1111 1111")
+    events = [line["event"] for line in _json(capsys)]
+    assert len(events) == 5
+    assert "total %d" in events[0] and "not-a-number" in events[0]
+    assert "user" in events[1] and "42" in events[1]
+    assert events[4] == "paid [REDACTED]"
+
+
+async def test_bad_positional_arguments_in_async_methods(json_logs, capsys) -> None:
+    """The async methods (`ainfo`) do not raise on bad arguments either."""
+    await watchkit.get_logger("t").ainfo("total %d", "x")
+    assert "total %d" in _json(capsys)[0]["event"]
+
+
+def test_stdlib_record_with_bad_arguments_is_still_written(json_logs, capsys) -> None:
+    """A library's broken %-format or an unprintable message is written, not lost."""
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        __repr__ = __str__
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = [h for h in saved if isinstance(h, LogHandler)]  # not pytest's capture
+    try:
+        logging.getLogger("requests").warning("retry %d of %d", "x")  # noqa: PLE1206
+        logging.getLogger("requests").warning(Unprintable())
+    finally:
+        root.handlers[:] = saved
+    lines = _json(capsys)
+    assert len(lines) == 2
+    assert "retry %d of %d" in lines[0]["event"]
+    assert lines[0]["logger"] == "requests"
+    assert lines[1]["level"] == "warning"
+
+
+def test_trace_ids_never_mix_between_concurrent_records(json_logs, capsys) -> None:
+    """A thread switch inside the trace-context processor cannot give a line another's ids.
+
+    The switch is forced deterministically: formatting the span id of request A
+    logs a line of request B (as another thread would at that moment).
+    """
+    log = watchkit.get_logger("t")
+    other = SpanContext(0xB, 0xB2, is_remote=False, trace_flags=TraceFlags(1))
+
+    class SwitchingSpanId(int):
+        def __format__(self, spec: str) -> str:
+            with trace.use_span(NonRecordingSpan(other)):
+                log.info("request.b")
+            return format(int(self), spec)
+
+    first = SpanContext(0xA, 0xA1, is_remote=False, trace_flags=TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(first)):
+        log.info("request.a.1")
+    switching = SpanContext(0xA, SwitchingSpanId(0xA2), is_remote=False, trace_flags=TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(switching)):
+        log.info("request.a.2")
+    ids = {line["event"]: (line["trace_id"], line["span_id"]) for line in _json(capsys)}
+    assert ids["request.a.2"] == (format(0xA, "032x"), format(0xA2, "016x"))
+    assert ids["request.b"] == (format(0xB, "032x"), format(0xB2, "016x"))
+
+
+def test_odd_keys_and_objects_keep_the_line_readable(json_logs, capsys) -> None:
+    """Non-string keys inside values do not degrade the rest of the line; reprs are scrubbed."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Login:
+        user: str
+        password: str
+
+    watchkit.get_logger("t").info(
+        "x", m={(1, 2): "a", 3: "Bearer abcdefgh"}, login=Login("ana", "hunter2")
+    )
+    (line,) = _json(capsys)
+    assert line["logger"] == "t"
+    assert line["event"] == "x"
+    assert line["m"] == {"(1, 2)": "a", "3": "[REDACTED]"}
+    assert "hunter2" not in line["login"] and "ana" in line["login"]
+
+
+def test_self_referencing_value_does_not_hang_a_log_call(json_logs, capsys) -> None:
+    """A value referring to itself many times is logged in bounded time."""
+    import threading
+
+    cyclic: dict = {"name": "ana"}
+    for i in range(10):
+        cyclic[f"k{i}"] = cyclic
+    thread = threading.Thread(
+        target=lambda: watchkit.get_logger("t").info("x", data=cyclic), daemon=True
+    )
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert _json(capsys)[0]["data"]["name"] == "ana"
+
+
+def test_handler_before_configure_escapes_control_characters(capsys) -> None:
+    """Before configure() the handler's plain lines cannot be forged either."""
+    handler = LogHandler()
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "a\u2028b\x1b[2Jc\nd", None, None)
+    handler.emit(record)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert "\u2028" not in out and "\x1b" not in out

@@ -19,6 +19,7 @@ import re
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -123,10 +124,22 @@ class _File:
         """
         if self.read_fd < 0:
             self.read_fd = os.open(self.path, os.O_RDONLY)
-        data = os.pread(self.read_fd, _READ_CHUNK, self.offset)
-        end = data.rfind(b"\n")
+        size = _READ_CHUNK
+        while True:
+            data = os.pread(self.read_fd, size, self.offset)
+            end = data.rfind(b"\n")
+            if end >= 0 or len(data) < size:
+                break
+            size *= 2  # one line longer than the chunk: read until its end
+        eof = len(data) < size
         if end < 0:
-            return [], self.offset, True
+            if data and eof and not self.own:
+                internal_logger.warning(
+                    "watchkit: audit spool %s ends with an incomplete line (the process "
+                    "stopped mid-write); it is skipped",
+                    self.path,
+                )
+            return [], self.offset, eof
         records: list[dict[str, Any]] = []
         position = self.offset
         for raw in data[: end + 1].splitlines(keepends=True):
@@ -141,7 +154,7 @@ class _File:
             except ValueError:
                 pass
             internal_logger.warning("watchkit: skipped a corrupt line in audit spool %s", self.path)
-        at_end = position >= self.offset + end + 1 and len(data) < _READ_CHUNK
+        at_end = position >= self.offset + end + 1 and eof
         return records, position, at_end
 
     def close(self) -> None:
@@ -227,10 +240,12 @@ class Trail:
         self.orphans: list[_File] = []
         self.known: set[str] = set()
         self.wake = threading.Condition()
+        self.stopped = threading.Event()  # ends the fsync loop (appends do not wake it)
         self.stopping = False
         self.threads: list[threading.Thread] = []
         self.exported = 0
         self.exporter_failing = False
+        _TRAILS.add(self)
 
     # Writer (called with _CHAIN.lock held) ----------------------------------
     def append(self, attributes: Mapping[str, Any], now: int, span_context: SpanContext) -> None:
@@ -281,6 +296,10 @@ class Trail:
         self.known = set()
         self.threads = []
         self.wake = threading.Condition()
+        self.stopped = threading.Event()
+        if self.stopping:
+            self.stopped.set()
+        self.exporter_failing = False
         self.pid = os.getpid()
 
     # Threads ------------------------------------------------------------------
@@ -321,9 +340,9 @@ class Trail:
         return bool(self.orphans)
 
     def _sync_loop(self) -> None:
+        # A fixed period, not woken by appends: one fsync per interval under load.
         while not self.stopping:
-            with self.wake:
-                self.wake.wait(_FSYNC_INTERVAL)
+            self.stopped.wait(_FSYNC_INTERVAL)
             self.sync()
 
     def sync(self) -> None:
@@ -372,14 +391,26 @@ class Trail:
                 if at_end and not spool.own:
                     self._finish_orphan(spool)
                 continue
-            batch = [_to_readable(r, self.resource, self.scope) for r in records]
+            batch = []
+            for record in records:
+                try:
+                    batch.append(_to_readable(record, self.resource, self.scope))
+                except Exception:
+                    # Edited or damaged yet valid JSON: retrying cannot fix it, and it
+                    # must not hold up the records behind it (verify reports the gap).
+                    internal_logger.warning(
+                        "watchkit: skipped an unusable record in audit spool %s", spool.path
+                    )
+            if not batch:
+                spool.ack(position)
+                return True, False
             result = self.exporter.export(batch)
             if result is not LogRecordExportResult.SUCCESS:
                 self.exporter_failing = True
                 return False, True
             self.exporter_failing = False
             spool.ack(position)
-            self.exported += len(records)
+            self.exported += len(batch)
             if spool.own and position >= _ROTATE_BYTES:
                 self._rotate(spool)
             return True, False
@@ -404,6 +435,7 @@ class Trail:
             self.wake.notify_all()
         self._drain(deadline)
         self.stopping = True
+        self.stopped.set()
         with self.wake:
             self.wake.notify_all()
         for thread in self.threads:
@@ -436,6 +468,23 @@ class Trail:
 
 
 _TRAIL: Trail | None = None
+_TRAILS: weakref.WeakSet[Trail] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Right at fork, not at the child's first record: a child that never audits
+    # must not wait for, fsync or ship the parent's file at its shutdown, and a
+    # lock some parent thread held at fork time must not deadlock the child.
+    global CHAIN_LOCK
+    CHAIN_LOCK = threading.Lock()
+    for trail in list(_TRAILS):
+        if trail.pid != os.getpid():
+            with contextlib.suppress(Exception):
+                trail._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _spool_dir(settings: Settings) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 import structlog
@@ -37,9 +37,22 @@ from watchkit.logs.processors import (
     JsonRenderer,
     Redact,
     StructuredException,
+    escape,
 )
 
 __all__ = ["LogHandler", "install"]
+
+# structlog method -> the level name it logs at (what _proxy_to_logger receives).
+_METHOD_LEVELS = {
+    "debug": "debug",
+    "info": "info",
+    "msg": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "critical": "critical",
+    "fatal": "critical",
+}
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -86,21 +99,76 @@ def _output_factory(*args: Any) -> _Output:
     return _OUTPUT
 
 
+def interpolate(event: Any, args: tuple[Any, ...]) -> Any:
+    """``event % args`` like structlog, but a mismatch never raises: ``"event (args)"``."""
+    if not args:
+        return event
+    try:
+        if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            return event % args[0]
+        return event % args
+    except Exception:
+        return f"{_safe_repr(event)} {_safe_repr(args)}"
+
+
+def _safe_repr(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
 def _guarded_wrapper(level: int) -> type[Any]:
-    """A filtering bound logger whose processing errors never reach the caller."""
+    """A filtering bound logger whose processing errors never reach the caller.
+
+    structlog's own methods interpolate positional arguments (``event % args``)
+    before anything else and raise on a mismatch (``log.info("user", 42)``);
+    the enabled level methods here interpolate safely instead.
+    """
     base: Any = structlog.make_filtering_bound_logger(level)
 
-    class WatchkitBoundLogger(base):  # type: ignore[misc]
-        def _proxy_to_logger(
-            self, method_name: str, event: str | None = None, **event_kw: Any
-        ) -> Any:
-            try:
-                return super()._proxy_to_logger(method_name, event, **event_kw)
-            except Exception:
-                guard.report("watchkit.logs")
-                return None
+    def safe_method(name: str, original: Any, is_async: bool) -> Any:
+        if is_async:
 
-    return WatchkitBoundLogger
+            async def ameth(self: Any, event: Any = None, *args: Any, **kw: Any) -> Any:
+                return await original(self, interpolate(event, args), **kw)
+
+            ameth.__name__ = original.__name__
+            return ameth
+
+        def meth(self: Any, event: Any = None, *args: Any, **kw: Any) -> Any:
+            return self._proxy_to_logger(name, interpolate(event, args) if args else event, **kw)
+
+        meth.__name__ = original.__name__
+        return meth
+
+    methods: dict[str, Any] = {}
+    for method_name, level_name in _METHOD_LEVELS.items():
+        original = getattr(base, method_name, None)
+        if original is None or original.__name__ in ("_nop", "_anop"):
+            continue  # disabled levels stay structlog's no-op
+        methods[method_name] = safe_method(level_name, original, False)
+        async_original = getattr(base, f"a{method_name}", None)
+        if async_original is not None:
+            methods[f"a{method_name}"] = safe_method(level_name, async_original, True)
+
+    def log(self: Any, level: int, event: Any = None, *args: Any, **kw: Any) -> Any:
+        return base.log(self, level, interpolate(event, args), **kw)
+
+    async def alog(self: Any, level: int, event: Any = None, *args: Any, **kw: Any) -> Any:
+        return await base.alog(self, level, interpolate(event, args), **kw)
+
+    def proxy(self: Any, method_name: str, event: str | None = None, **event_kw: Any) -> Any:
+        try:
+            return base._proxy_to_logger(self, method_name, event, **event_kw)
+        except Exception:
+            guard.report("watchkit.logs")
+            return None
+
+    methods.update(log=log, alog=alog, _proxy_to_logger=proxy)
+    return type("WatchkitBoundLogger", (base,), methods)
 
 
 class LogHandler(logging.Handler):
@@ -123,14 +191,44 @@ class LogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             formatter = RUNTIME.formatter
-            if formatter is None:
-                line = f"{record.levelname} {record.name}: {record.getMessage()}"
-                line = line.replace("\n", "\\n").replace("\r", "\\r")
-            else:
-                line = formatter.format(record)
+            try:
+                if formatter is None:
+                    line = escape(f"{record.levelname} {record.name}: {record.getMessage()}")
+                else:
+                    line = formatter.format(record)
+            except Exception:
+                # The record's own message is broken ("%d" % "x", a raising __str__):
+                # write it with its parts shown as they are rather than lose it.
+                if not _message_fails(record):
+                    raise
+                readable = _readable_copy(record)
+                if formatter is None:
+                    line = escape(f"{record.levelname} {record.name}: {readable.getMessage()}")
+                else:
+                    line = formatter.format(readable)
             RUNTIME.write(line)
         except Exception:
             guard.report("watchkit.logs.LogHandler")
+
+
+def _message_fails(record: logging.LogRecord) -> bool:
+    try:
+        record.getMessage()
+    except Exception:
+        return True
+    return False
+
+
+def _readable_copy(record: logging.LogRecord) -> logging.LogRecord:
+    """A copy of ``record`` whose message is ``repr(msg) repr(args)`` (never raises to format)."""
+    copy = logging.makeLogRecord(record.__dict__)
+    copy.msg = (
+        f"{_safe_repr(record.msg)} {_safe_repr(record.args)}"
+        if record.args
+        else (_safe_repr(record.msg))
+    )
+    copy.args = None
+    return copy
 
 
 def _service_name(settings: Settings) -> str:

@@ -95,20 +95,19 @@ class AddTimestamp:
     """
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        self._cached: tuple[int, str] = (-1, "")  # (second, date prefix), replaced as one
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
         record = event_dict.get("_record")
         now = record.created if record is not None else time.time()
         second = int(now)
-        if second != self._second:
+        cached = self._cached
+        if cached[0] != second:
             # Formatting the date part once a second keeps this ~0.2 us.
             stamp = _dt.datetime.fromtimestamp(second, tz=_dt.timezone.utc)
-            self._prefix = stamp.strftime("%Y-%m-%dT%H:%M:%S")
-            self._second = second
+            cached = self._cached = (second, stamp.strftime("%Y-%m-%dT%H:%M:%S"))
         micros = int((now - second) * 1_000_000)
-        event_dict["timestamp"] = f"{self._prefix}.{micros:06d}Z"
+        event_dict["timestamp"] = f"{cached[1]}.{micros:06d}Z"
         return event_dict
 
 
@@ -186,10 +185,10 @@ class AddTraceContext:
     """
 
     def __init__(self) -> None:
-        self._last_trace = 0
-        self._last_trace_hex = ""
-        self._last_span = 0
-        self._last_span_hex = ""
+        # (id, hex) pairs, each read and replaced as one object: threads share this
+        # processor, and a line must never get the hex of another thread's id.
+        self._trace: tuple[int, str] = (0, "")
+        self._span: tuple[int, str] = (0, "")
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
         context = trace.get_current_span().get_span_context()
@@ -197,14 +196,14 @@ class AddTraceContext:
             return event_dict
         trace_id, span_id = context.trace_id, context.span_id
         # Lines of one request share ids; reuse the last formatting.
-        if trace_id != self._last_trace:
-            self._last_trace_hex = format(trace_id, "032x")
-            self._last_trace = trace_id
-        if span_id != self._last_span:
-            self._last_span_hex = format(span_id, "016x")
-            self._last_span = span_id
-        event_dict["trace_id"] = self._last_trace_hex
-        event_dict["span_id"] = self._last_span_hex
+        cached = self._trace
+        if cached[0] != trace_id:
+            cached = self._trace = (trace_id, format(trace_id, "032x"))
+        event_dict["trace_id"] = cached[1]
+        cached = self._span
+        if cached[0] != span_id:
+            cached = self._span = (span_id, format(span_id, "016x"))
+        event_dict["span_id"] = cached[1]
         return event_dict
 
 
@@ -283,9 +282,27 @@ class JsonRenderer:
         try:
             return self._encode(event_dict)
         except (ValueError, TypeError, RecursionError):
-            # A circular structure or an odd key: render each value defensively.
-            safe = {str(k): _json_default(v) for k, v in event_dict.items()}
-            return self._encode(safe)
+            # An odd key (a tuple), a circular or too deep structure: render what
+            # JSON can take as it is, the rest as text.
+            return self._encode(_jsonable(event_dict, 0))
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    """``value`` with non-string keys turned to strings; cycles and depth cut (bounded)."""
+    if value is None or value.__class__ in (str, int, float, bool):
+        return value
+    if depth > 32:
+        return "..."
+    if isinstance(value, dict):
+        return {
+            (k if isinstance(k, str) else str(_json_default(k))): _jsonable(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, (str, int, float)):  # subclasses (enums): JSON takes them
+        return value
+    return _json_default(value)
 
 
 # C0/C1 control characters and DEL, shown escaped (same table as the console exporter).
