@@ -361,3 +361,41 @@ def test_handler_before_configure_escapes_control_characters(capsys) -> None:
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert "\u2028" not in out and "\x1b" not in out
+
+
+def test_existing_console_handler_on_root_is_reported_once() -> None:
+    """basicConfig() before configure() would print stdlib records twice: say so, once."""
+    from tests.helpers import run_python
+
+    result = run_python(
+        """
+        import logging, sys
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+        import watchkit
+        watchkit.configure(exporter="none", log_format="json")
+        watchkit.shutdown()
+        watchkit.configure(exporter="none", log_format="json")
+        """
+    )
+    lines = [line for line in result.stderr.splitlines() if "already has a console handler" in line]
+    assert len(lines) == 1, result.stderr
+    assert "basicConfig" in lines[0]
+
+
+def test_file_handlers_on_root_are_not_reported() -> None:
+    """A FileHandler is the application's own destination, not a duplicate console."""
+    from tests.helpers import run_python
+
+    result = run_python(
+        """
+        import logging, os, tempfile
+        path = os.path.join(tempfile.mkdtemp(), "app.log")
+        handler = logging.FileHandler(path)
+        logging.getLogger().addHandler(handler)
+        import watchkit
+        watchkit.configure(exporter="none", log_format="json")
+        watchkit.shutdown()
+        handler.close()
+        """
+    )
+    assert "already has a console handler" not in result.stderr + result.stdout

@@ -280,6 +280,37 @@ def build_processors(
     return chain, foreign, renderer
 
 
+_reported_console_handlers = False
+
+
+def _report_console_handlers(root: logging.Logger) -> None:
+    """Warn once if the root logger already prints to a terminal stream.
+
+    Such a handler (``logging.basicConfig()``, a dictConfig console handler)
+    would print every stdlib record a second time next to watchkit's line.
+    watchkit does not remove the application's handlers; it says so, once.
+    """
+    global _reported_console_handlers
+    if _reported_console_handlers:
+        return
+    consoles = [
+        handler
+        for handler in root.handlers
+        if not isinstance(handler, LogHandler)
+        and type(handler) is logging.StreamHandler
+        and getattr(handler, "stream", None)
+        in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    ]
+    if consoles:
+        _reported_console_handlers = True
+        guard.internal_logger.warning(
+            "watchkit: the root logger already has a console handler (%r); standard-library "
+            "records will be printed by it and by watchkit. Remove it (for example drop "
+            "logging.basicConfig()) to get each record once; see docs/logging.md.",
+            consoles[0],
+        )
+
+
 def install(settings: Settings, *, stream: IO[str] | None = None) -> Callable[[], None]:
     """Configure structlog and the root-logger bridge for ``settings``; return the undo.
 
@@ -312,6 +343,7 @@ def install(settings: Settings, *, stream: IO[str] | None = None) -> Callable[[]
     if not any(isinstance(h, LogHandler) for h in root.handlers):
         ours = LogHandler(level)
         root.addHandler(ours)
+    _report_console_handlers(root)
     previous_level = root.level
     lowered = previous_level == logging.NOTSET or previous_level > level
     if lowered:
