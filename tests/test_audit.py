@@ -9,7 +9,6 @@ import pytest
 
 import watchkit
 from tests.helpers import run_python
-from tests.support.fixtures import otlp_receiver, rotel_collector  # noqa: F401
 from tests.support.receiver import OtlpReceiver
 from tests.support.rotel import RotelCollector
 from watchkit._audit import GENESIS_HASH, verify_file, verify_lines
@@ -147,8 +146,8 @@ def _spooled(directory: Path) -> list[Path]:
 @pytest.mark.collector
 @pytest.mark.slow
 def test_audit_survives_collector_outage_and_restart_exactly_once(
-    rotel_collector: RotelCollector,  # noqa: F811
-    otlp_receiver: OtlpReceiver,  # noqa: F811
+    rotel_collector: RotelCollector,
+    otlp_receiver: OtlpReceiver,
     tmp_path: Path,
 ) -> None:
     """Collector down: 1,000 spooled; new process, collector up: all arrive once, chained."""
@@ -220,8 +219,8 @@ def test_tampered_spool_line_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.collector
 def test_logs_exported_over_otlp_are_redacted_and_correlated(
-    rotel_collector: RotelCollector,  # noqa: F811
-    otlp_receiver: OtlpReceiver,  # noqa: F811
+    rotel_collector: RotelCollector,
+    otlp_receiver: OtlpReceiver,
     clean_env,
     capsys,
 ) -> None:
@@ -402,3 +401,33 @@ def test_a_malformed_but_parseable_spool_line_does_not_stall_shipping(tmp_path: 
         trail.ship_once()
     assert [r["audit.seq"] for r in exporter.received] == [1, 3]
     assert list(tmp_path.glob("*.jsonl")) == []
+
+
+@pytest.mark.collector
+def test_forked_workers_audit_records_carry_their_own_resource(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    """gunicorn --preload: a worker's audit records name the worker, not the master."""
+    result = run_python(
+        f"""
+        import json, os
+        import watchkit
+        watchkit.configure(exporter="otlp", endpoint="{rotel_collector.http_endpoint}",
+                           audit_spool_dir={str(tmp_path)!r}, service_name="preforked")
+        pid = os.fork()
+        if pid == 0:
+            watchkit.audit("booking.cancel", actor="worker", outcome="success")
+            os._exit(0 if watchkit.shutdown(timeout=10) else 3)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({{"child": pid, "status": status}}))
+        watchkit.shutdown(timeout=5)
+        """,
+        timeout=60,
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["status"] == 0, result.stderr
+    record = otlp_receiver.wait_for(
+        lambda r: [x for x in r.logs() if x.attributes.get("audit.actor") == "worker"]
+    )[0]
+    assert record.resource_attributes["process.pid"] == out["child"]
+    assert record.resource_attributes["service.name"] == "preforked"

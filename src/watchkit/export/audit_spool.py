@@ -219,6 +219,14 @@ def _to_readable(record: Mapping[str, Any], resource: Resource, scope: Any) -> R
 class Trail:
     """Spool writer plus the shipping and fsync threads for one configured pipeline."""
 
+    def resource(self) -> Resource:
+        """The pipeline's current resource: renewed after a fork (pid, instance id)."""
+        from opentelemetry.sdk.resources import Resource as SdkResource
+
+        provider = getattr(self.pipeline, "logger_provider", None)
+        current = getattr(provider, "resource", None)
+        return current if isinstance(current, SdkResource) else self._resource
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -232,7 +240,7 @@ class Trail:
         self.pipeline = pipeline
         self.directory = directory
         self.exporter = exporter
-        self.resource = resource
+        self._resource = resource
         self.scope = InstrumentationScope(SCOPE, __version__)
         self.shutdown_timeout = shutdown_timeout
         self.pid = os.getpid()
@@ -394,7 +402,7 @@ class Trail:
             batch = []
             for record in records:
                 try:
-                    batch.append(_to_readable(record, self.resource, self.scope))
+                    batch.append(_to_readable(record, self.resource(), self.scope))
                 except Exception:
                     # Edited or damaged yet valid JSON: retrying cannot fix it, and it
                     # must not hold up the records behind it (verify reports the gap).
