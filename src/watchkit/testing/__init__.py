@@ -5,8 +5,9 @@ With the pytest plugin (installed with watchkit) every test can ask for the
 
     def test_checkout_records_a_flow(telemetry):
         place_order()
-        span = telemetry.span("checkout.place_order")
-        assert span.attributes["flow.outcome"] == "success"
+        assert telemetry.span("checkout.place_order").status.is_ok
+        outcome = {"flow.name": "checkout.place_order", "flow.outcome": "success"}
+        assert telemetry.histogram("watchkit.flow.duration", outcome).count == 1
         assert telemetry.counter("orders.placed", {"payment.method": "card"}) == 1
 
 Outside pytest, use :func:`capture` as a context manager. While a capture is
