@@ -399,3 +399,80 @@ def test_file_handlers_on_root_are_not_reported() -> None:
         """
     )
     assert "already has a console handler" not in result.stderr + result.stdout
+
+
+@pytest.mark.server
+def test_uvicorn_default_logging_goes_through_watchkit_once() -> None:
+    """uvicorn's own loggers (access log, startup, tracebacks) come out once, as watchkit JSON."""
+    import json as _json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.helpers import clean_environ, free_port
+
+    port = free_port()
+    env = clean_environ(
+        {"WATCHKIT_TEST_CONFIGURE": "1", "WATCHKIT_EXPORTER": "none", "WATCHKIT_LOG_FORMAT": "json"}
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tests.integrations.apps.fastapi_app:app",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/orders/7", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        httpx.get(f"http://127.0.0.1:{port}/orders/8", timeout=5)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=20)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    records = []
+    for line in lines:
+        try:
+            records.append(_json.loads(line))
+        except ValueError:
+            raise AssertionError(f"not a watchkit JSON line: {line!r}\n{out}\n{err}") from None
+    access = [
+        r for r in records if r.get("logger") == "uvicorn.access" and "/orders/8" in r["event"]
+    ]
+    assert len(access) == 1, lines
+    assert any(r.get("logger") == "uvicorn.error" for r in records), lines
+
+
+def test_server_logger_handlers_are_restored_at_shutdown(clean_env) -> None:
+    """gunicorn-style loggers are routed through watchkit while configured, then given back."""
+    import logging
+    import sys
+
+    import watchkit
+
+    logger = logging.getLogger("gunicorn.error")
+    console = logging.StreamHandler(sys.stderr)
+    to_file = logging.NullHandler()  # stands for a FileHandler: not a console, kept
+    logger.addHandler(console)
+    logger.addHandler(to_file)
+    logger.propagate = False
+    try:
+        watchkit.configure(exporter="none", log_format="json")
+        assert console not in logger.handlers
+        assert to_file in logger.handlers
+        assert logger.propagate is True
+        watchkit.shutdown()
+        assert console in logger.handlers
+        assert logger.propagate is False
+    finally:
+        logger.removeHandler(console)
+        logger.removeHandler(to_file)
+        logger.propagate = True

@@ -282,6 +282,56 @@ def build_processors(
 
 _reported_console_handlers = False
 
+# Servers that give their loggers console handlers of their own and switch off
+# propagation (uvicorn's default log_config, gunicorn's glogging), so their
+# access lines and tracebacks would bypass the root handler and watchkit's chain.
+_SERVER_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "gunicorn.error",
+    "gunicorn.access",
+    "hypercorn.error",
+    "hypercorn.access",
+)
+_CONSOLE_STREAMS = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    return (
+        type(handler) is logging.StreamHandler
+        and getattr(handler, "stream", None) in _CONSOLE_STREAMS
+    )
+
+
+def _adopt_server_loggers() -> Callable[[], None]:
+    """Route the servers' loggers through the root (and so through watchkit), once.
+
+    Only their console handlers are detached (a file handler stays); the undo
+    puts handlers and propagation back as they were.
+    """
+    undo: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
+    for name in _SERVER_LOGGERS:
+        if name not in logging.Logger.manager.loggerDict:
+            continue  # never created: that server is not in use
+        logger = logging.getLogger(name)
+        consoles = [h for h in logger.handlers if _is_console(h)]
+        if not consoles and logger.propagate:
+            continue
+        for handler in consoles:
+            logger.removeHandler(handler)
+        undo.append((logger, consoles, logger.propagate))
+        logger.propagate = True
+
+    def restore() -> None:
+        for logger, consoles, propagate in undo:
+            for handler in consoles:
+                if handler not in logger.handlers:
+                    logger.addHandler(handler)
+            logger.propagate = propagate
+
+    return restore
+
 
 def _report_console_handlers(root: logging.Logger) -> None:
     """Warn once if the root logger already prints to a terminal stream.
@@ -293,14 +343,7 @@ def _report_console_handlers(root: logging.Logger) -> None:
     global _reported_console_handlers
     if _reported_console_handlers:
         return
-    consoles = [
-        handler
-        for handler in root.handlers
-        if not isinstance(handler, LogHandler)
-        and type(handler) is logging.StreamHandler
-        and getattr(handler, "stream", None)
-        in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
-    ]
+    consoles = [h for h in root.handlers if not isinstance(h, LogHandler) and _is_console(h)]
     if consoles:
         _reported_console_handlers = True
         guard.internal_logger.warning(
@@ -344,12 +387,14 @@ def install(settings: Settings, *, stream: IO[str] | None = None) -> Callable[[]
         ours = LogHandler(level)
         root.addHandler(ours)
     _report_console_handlers(root)
+    restore_servers = _adopt_server_loggers()
     previous_level = root.level
     lowered = previous_level == logging.NOTSET or previous_level > level
     if lowered:
         root.setLevel(level)
 
     def uninstall() -> None:
+        restore_servers()
         if ours is not None and ours in root.handlers:
             root.removeHandler(ours)
         if lowered and root.level == level:
