@@ -216,3 +216,48 @@ def test_secrets_inside_object_reprs_are_redacted() -> None:
     assert "Accept" in text
     plain = object()
     assert redact(plain) is plain  # nothing sensitive: the object itself, unchanged
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "gone"),
+    [
+        ("GET /orders/7?token=abc123&password=hunter2&q=pizza", "q=pizza", ("abc123", "hunter2")),
+        ("https://x/cb?access_token=zzz999&state=ok", "state=ok", ("zzz999",)),
+        ("retrying with api_key=sk_live_42 after 3 attempts", "after 3 attempts", ("sk_live_42",)),
+        ("level=info msg=done user=ana", "user=ana", ()),
+    ],
+)
+def test_sensitive_name_value_pairs_in_free_text_are_redacted(
+    text: str, kept: str, gone: tuple[str, ...]
+) -> None:
+    """URLs and logfmt-style text in messages lose the values of sensitive names."""
+    from watchkit.redaction import redact
+
+    out = redact(text)
+    assert kept in out
+    for secret in gone:
+        assert secret not in out
+    if gone:
+        assert "[REDACTED]" in out
+
+
+def test_server_access_log_line_is_redacted(clean_env) -> None:
+    """uvicorn's access line, now routed through watchkit, carries no query secret."""
+    import io
+    import json
+    import logging
+
+    from watchkit._internal.settings import resolve
+    from watchkit.logs._setup import install
+
+    stream = io.StringIO()
+    undo = install(resolve(log_format="json", exporter="none"), stream=stream)
+    try:
+        logging.getLogger("uvicorn.access").warning(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/cb?token=abc123&q=1", "1.1", 200
+        )
+    finally:
+        undo()
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert "abc123" not in line["event"]
+    assert "q=1" in line["event"]

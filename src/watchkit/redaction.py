@@ -103,6 +103,14 @@ _ASSIGNMENT = re.compile(
     r"""(?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s,;(){}\[\]<>&'"]+)"""
 )
 
+# name=value pairs in any string: query strings ("?token=abc&q=1") and logfmt
+# ("api_key=... retry=3") in messages and attribute values. Only "=" separates
+# here: in free text "name: value" is too often ordinary prose or a URL scheme.
+_PAIR = re.compile(
+    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>=)"""
+    r"""(?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&;,'"()<>\[\]{}]+)"""
+)
+
 
 def _words(key: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in _WORD.findall(key))
@@ -227,6 +235,9 @@ class Redactor:
         return result
 
     def _scan(self, text: str) -> str:
+        if "=" in text:
+            # Query strings and logfmt in messages: "?token=abc&q=1", "api_key=...".
+            text = _PAIR.sub(self._replace_assignment, text)
         if len(text) >= _MIN_BUILTIN_LEN and (
             "eyJ" in text
             or "earer" in text
