@@ -67,3 +67,70 @@ def test_metric_summary_is_short() -> None:
     assert "more series" in text
     assert len(text.splitlines()) <= 28
     provider.shutdown()
+
+
+def _nested(tracer: object, depth: int) -> list[object]:
+    from opentelemetry import trace
+
+    spans: list[object] = []
+    for i in range(depth):
+        parent = trace.set_span_in_context(spans[-1]) if spans else None  # type: ignore[arg-type]
+        spans.append(tracer.start_span(f"level-{i}", context=parent))  # type: ignore[attr-defined]
+    return spans
+
+
+def test_very_deep_trees_print_without_recursion_errors() -> None:
+    """2000 nested spans print as 2000 lines (no RecursionError in the export thread)."""
+    out = io.StringIO()
+    exporter = ConsoleSpanExporter(out)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    spans = _nested(provider.get_tracer("t"), 2000)
+    for span in reversed(spans):
+        span.end()  # type: ignore[attr-defined]
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2000
+    assert lines[0].split()[1] == "level-0" and lines[-1].split()[1] == "level-1999"
+    provider.shutdown()
+
+
+def test_children_of_a_root_that_never_ends_are_bounded() -> None:
+    """A long-lived root (a worker loop) cannot make the exporter hold its children forever."""
+    out = io.StringIO()
+    exporter = ConsoleSpanExporter(out)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    from opentelemetry import trace
+
+    root = tracer.start_span("worker-loop")
+    context = trace.set_span_in_context(root)
+    for i in range(20_000):
+        tracer.start_span(f"job-{i}", context=context).end()
+    held = sum(len(group) for group in exporter._pending.values())
+    assert held <= 2000, held
+    assert "job-0" in out.getvalue()  # printed (flat) rather than held
+    root.end()
+    provider.shutdown()
+
+
+def test_a_closed_stream_never_raises_into_the_export_thread() -> None:
+    """stderr closed (daemons, pytest teardown): output is dropped, exporters return."""
+    out = io.StringIO()
+    out.close()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out)))
+    with provider.get_tracer("t").start_as_current_span("lost"):
+        pass
+    logs = LoggerProvider(shutdown_on_exit=False)
+    logs.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogExporter(out)))
+    logs.get_logger("t").emit(body="lost")
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    meters.get_meter("t").create_counter("c").add(1)
+    data = reader.get_metrics_data()
+    assert data is not None
+    ConsoleMetricExporter(out).export(data)  # must not raise
+    provider.shutdown()
+    logs.shutdown()
+    meters.shutdown()

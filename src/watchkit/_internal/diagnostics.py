@@ -6,6 +6,12 @@ of every signal; watchkit silences those records on its own exporters'
 loggers, keeps the last message as the detail, and reports one combined
 warning per endpoint at most every ``interval`` seconds, plus one line when
 export recovers.
+
+Only records logged *while one of watchkit's exporters is exporting* (on that
+thread, see :func:`exporting`) are folded into the report; the same loggers
+stay untouched for the application's own exporters and for everything else
+(configuration problems, for example). Endpoints are shown without user info
+or query string, which may hold credentials.
 """
 
 from __future__ import annotations
@@ -14,10 +20,18 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from types import TracebackType
+from urllib.parse import urlsplit
 
 from watchkit._internal.guard import internal_logger
 
-__all__ = ["ExportStats", "export_health", "install_sdk_log_filter"]
+__all__ = [
+    "ExportStats",
+    "display_endpoint",
+    "export_health",
+    "exporting",
+    "install_sdk_log_filter",
+]
 
 # The loggers through which the SDK's batch processors and OTLP exporters
 # report failed exports. Filters do not inherit, so each is named.
@@ -71,15 +85,27 @@ class _Health:
             recovered = self.failing
             self.failing = False
         if recovered:
-            internal_logger.warning("watchkit: export to %s works again", endpoint)
+            internal_logger.warning(
+                "watchkit: export to %s works again", display_endpoint(endpoint)
+            )
 
     def failed(self, signal: str, endpoint: str, count: int) -> None:
+        self._dropped(signal, endpoint, count, export_failed=True)
+
+    def queue_full(self, signal: str, endpoint: str, count: int) -> None:
+        """``count`` items were dropped because the export queue was full."""
+        self._dropped(signal, endpoint, count, export_failed=False)
+
+    def _dropped(self, signal: str, endpoint: str, count: int, export_failed: bool) -> None:
         now = time.monotonic()
         with self.lock:
             stat = self.stat(signal)
             stat.dropped += count
-            stat.failed_exports += 1
-            self.failing = True
+            if export_failed:
+                stat.failed_exports += 1
+                self.failing = True
+            elif not self.last_detail:
+                self.last_detail = "export queue full: telemetry is produced faster than exported"
             due = now - self.last_warning >= self.interval
             if due:
                 self.last_warning = now
@@ -89,7 +115,7 @@ class _Health:
             internal_logger.warning(
                 "watchkit: cannot export telemetry to %s (%s); dropped so far: %s. "
                 "The service keeps running; next report in %.0f s at the earliest.",
-                endpoint,
+                display_endpoint(endpoint),
                 detail or "no detail",
                 ", ".join(f"{n} {name}" for name, n in sorted(dropped.items())),
                 self.interval,
@@ -97,20 +123,69 @@ class _Health:
 
     def reset(self) -> None:
         with self.lock:
-            self.stats.clear()
-            self.failing = False
-            self.last_detail = ""
-            self.last_warning = float("-inf")
+            self._clear()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: start afresh without touching the inherited lock.
+
+        Another thread of the parent may have held it at the moment of the fork;
+        in the child nobody would ever release it.
+        """
+        self.lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self.stats.clear()
+        self.failing = False
+        self.last_detail = ""
+        self.last_warning = float("-inf")
 
 
 export_health = _Health()
+
+
+def display_endpoint(endpoint: str) -> str:
+    """``endpoint`` without user info and query string, safe to print."""
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+    except ValueError:
+        return "<endpoint>"
+
+
+_scope = threading.local()
+
+
+class _Exporting:
+    """Marks the current thread as running one of watchkit's exporters."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _scope.depth = getattr(_scope, "depth", 0) + 1
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _scope.depth -= 1
+
+
+exporting = _Exporting()
+"""``with exporting:`` around a watchkit exporter's work: its SDK complaints become detail."""
 
 
 class _SdkExportLogFilter(logging.Filter):
     """Keeps the SDK's per-batch export complaints as detail instead of log lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
+        if record.levelno < logging.WARNING or not getattr(_scope, "depth", 0):
             return True
         try:
             export_health.last_detail = record.getMessage()[:300]

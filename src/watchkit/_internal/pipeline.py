@@ -29,13 +29,13 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import TracerProvider, sampling
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from watchkit._internal.diagnostics import export_health, install_sdk_log_filter
+from watchkit._internal.diagnostics import export_health, exporting, install_sdk_log_filter
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.resource import build_resource, process_resource
-from watchkit._internal.settings import Settings
+from watchkit._internal.settings import Settings, Signal
 from watchkit._internal.state import STATE, Pipeline
 
 __all__ = ["build_pipeline", "flush_pipeline", "run_with_deadline", "shutdown_pipeline"]
@@ -69,6 +69,74 @@ def _is_unset(provider: object) -> bool:
 def _foreign(provider: object) -> bool:
     """An SDK (or vendor) provider the application installed itself."""
     return not _is_unset(provider) and _created.get(id(provider)) is not provider
+
+
+class _CountingProcessorMetrics:
+    """The SDK batch processor's self-metrics hook, also counting queue drops for watchkit."""
+
+    def __init__(self, inner: Any, signal: str, endpoint: str) -> None:
+        self._inner = inner
+        self._signal = signal
+        self._endpoint = endpoint
+
+    def register_queue_size(self, get_queue_size: Callable[[], int]) -> None:
+        self._inner.register_queue_size(get_queue_size)
+
+    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+        self._inner.drop_items(count, error_type)
+        if error_type == "queue_full":
+            export_health.queue_full(self._signal, self._endpoint, count)
+
+    def finish_items(self, count: int) -> None:
+        self._inner.finish_items(count)
+
+
+class _QueueWatch:
+    """Counts what a batch processor drops from its full queue, without a log line per item.
+
+    Relies on the SDK's ``BatchProcessor`` internals (1.3x+); if they change,
+    nothing is counted and the SDK's own once-in-20-s warning shows instead.
+    """
+
+    def __init__(self, processor: object, signal: str, endpoint: str) -> None:
+        batch = getattr(processor, "_batch_processor", None)
+        inner = getattr(batch, "_metrics", None)
+        self.queue: Any = getattr(batch, "_queue", None)
+        self.capacity: int = getattr(batch, "_max_queue_size", 0)
+        if inner is None or self.queue is None or not self.capacity:
+            self.queue = None
+            return
+        batch._metrics = _CountingProcessorMetrics(inner, signal, endpoint)  # type: ignore[union-attr]
+
+    def full(self) -> bool:
+        queue = self.queue
+        return queue is not None and len(queue) >= self.capacity
+
+
+class _BatchSpanProcessor(BatchSpanProcessor):
+    def __init__(self, exporter: SpanExporter, endpoint: str, delay: int | None) -> None:
+        super().__init__(exporter, schedule_delay_millis=delay)
+        self._watch = _QueueWatch(self, "spans", endpoint)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._watch.full():
+            with exporting:  # the SDK's "Queue full" warning: counted instead
+                super().on_end(span)
+        else:
+            super().on_end(span)
+
+
+class _BatchLogRecordProcessor(BatchLogRecordProcessor):
+    def __init__(self, exporter: LogRecordExporter, endpoint: str, delay: int | None) -> None:
+        super().__init__(exporter, schedule_delay_millis=delay)
+        self._watch = _QueueWatch(self, "log records", endpoint)
+
+    def on_emit(self, log_record: Any) -> None:
+        if self._watch.full():
+            with exporting:
+                super().on_emit(log_record)
+        else:
+            super().on_emit(log_record)
 
 
 def _sampler(settings: Settings) -> sampling.Sampler:
@@ -110,6 +178,12 @@ def _exporters(
     return None, None, None
 
 
+def _where(settings: Settings, signal: Signal) -> str:
+    if settings.exporter == "otlp":
+        return settings.otlp_for(signal).endpoint
+    return settings.exporter
+
+
 def build_pipeline(settings: Settings) -> Pipeline:
     """Create (or adopt) the providers for ``settings``; set the globals that are unset."""
     if settings.disabled:
@@ -136,7 +210,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         )
         if span_exporter is not None:
             sdk_tracer_provider.add_span_processor(
-                BatchSpanProcessor(span_exporter, schedule_delay_millis=delay)
+                _BatchSpanProcessor(span_exporter, _where(settings, "traces"), delay)
             )
         tracer_provider = sdk_tracer_provider
         owned.add("traces")
@@ -166,7 +240,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         sdk_logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         if log_exporter is not None:
             sdk_logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(log_exporter, schedule_delay_millis=delay)
+                _BatchLogRecordProcessor(log_exporter, _where(settings, "logs"), delay)
             )
         logger_provider = sdk_logger_provider
         owned.add("logs")
@@ -284,10 +358,10 @@ def shutdown_pipeline(pipeline: Pipeline, timeout: float) -> bool:
 def _after_fork_in_child() -> None:
     # The SDK's providers renew service.instance.id and restart their worker
     # threads after a fork; process.pid is watchkit's and is renewed here.
+    export_health.reset_after_fork()  # before anything else: it may need the lock
     pipeline = STATE.pipeline
     if pipeline is None:
         return
-    export_health.reset()
     for provider in _owned(pipeline):
         update = getattr(provider, "_update_resource", None)
         if update is not None:

@@ -100,8 +100,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("protocol", ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL"),
            "`http/protobuf`", "`grpc`, `http/protobuf`", "OTLP transport."),
     Option("headers", ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS"),
-           "none", "mapping, or `key=value,key=value` (values percent-decoded)",
-           "Headers sent with every export, e.g. an API key for a vendor's endpoint."),
+           "none", "mapping, or `key=value,key=value` (values percent-decoded); names must be "
+           "HTTP tokens (sent lower-cased, as gRPC requires), values printable ASCII",
+           "Headers sent with every export, e.g. an API key for a vendor's endpoint. Errors "
+           "never show the values."),
     Option("timeout", ("OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT"),
            "10 s", "parameter: seconds > 0; variables: milliseconds > 0 (as the specification "
            "says; the plain Python SDK reads seconds)",
@@ -202,12 +204,14 @@ class _Source:
         self.parameter = parameter
         self.env = env
 
-    def error(self, value: object, accepted: str) -> ConfigError:
+    def error(self, value: object, accepted: str, shown: str | None = None) -> ConfigError:
+        """The error for ``value``; ``shown`` replaces its repr (to hide secrets)."""
         if self.env is not None:
             where = f"environment variable {self.env} (parameter {self.parameter})"
         else:
             where = f"parameter {self.parameter}"
-        return ConfigError(f"{where} = {value!r} is not accepted; use {accepted}")
+        text = repr(value) if shown is None else shown
+        return ConfigError(f"{where} = {text} is not accepted; use {accepted}")
 
 
 def _pick(
@@ -265,6 +269,46 @@ def parse_key_values(value: object, source: _Source) -> tuple[tuple[str, str], .
             raise source.error(value, accepted)
         pairs.append((unquote(key.strip()), unquote(item.strip())))
     return tuple(pairs)
+
+
+# RFC 9110 token characters: what both HTTP and gRPC accept as a header name.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADERS_ACCEPTED = (
+    "a mapping of strings, or 'key=value,key=value' (values percent-decoded); names of "
+    "letters, digits and !#$%&'*+-.^_`|~, values of printable ASCII characters"
+)
+
+
+def _masked_headers(value: object) -> str:
+    """``value`` with every header value replaced by ``***``: they often hold API keys."""
+    if isinstance(value, Mapping):
+        return repr({str(key): "***" for key in value})
+    if isinstance(value, str):
+        # An entry without "=" may be a whole "Authorization: Bearer ..." line: hide it too.
+        entries = (entry.strip().partition("=") for entry in value.split(","))
+        return repr(
+            ",".join(
+                (key if _HEADER_NAME.fullmatch(key.strip()) else "***") + ("=***" if sep else "")
+                for key, sep, _ in entries
+            )
+        )
+    return f"<{type(value).__name__}>"
+
+
+def _headers(value: object, source: _Source) -> tuple[tuple[str, str], ...]:
+    """Parse OTLP headers: names lower-cased (gRPC requires it), values never shown in errors."""
+    try:
+        pairs = parse_key_values(value, source)
+    except ConfigError:
+        raise source.error(value, _HEADERS_ACCEPTED, _masked_headers(value)) from None
+    headers = []
+    for name, raw in pairs:
+        item = raw.strip()
+        printable = all(char == "\t" or " " <= char <= "~" for char in item)
+        if not _HEADER_NAME.fullmatch(name) or not printable:
+            raise source.error(value, _HEADERS_ACCEPTED, _masked_headers(value))
+        headers.append((name.lower(), item))
+    return tuple(headers)
 
 
 def _endpoint(value: object, source: _Source) -> str:
@@ -428,7 +472,7 @@ def _otlp(
             full = url
 
     raw_headers, source = _pick("headers", headers, env("HEADERS"), environ)
-    parsed_headers = () if raw_headers is None else parse_key_values(raw_headers, source)
+    parsed_headers = () if raw_headers is None else _headers(raw_headers, source)
 
     if timeout is not None:
         seconds = _positive_number(timeout, _Source("timeout", None))

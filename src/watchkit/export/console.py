@@ -40,6 +40,10 @@ __all__ = ["ConsoleLogExporter", "ConsoleMetricExporter", "ConsoleSpanExporter"]
 _MAX_ATTRIBUTES = 6
 _MAX_VALUE = 60
 _MAX_PENDING_TRACES = 1000
+# Spans held back per trace and in all: a root that never ends (a worker loop,
+# a stream) gets its children printed in chunks instead of held forever.
+_MAX_PENDING_PER_TRACE = 2000
+_MAX_PENDING_SPANS = 10_000
 _MAX_SERIES = 25
 # C0 and C1 control characters and DEL, shown escaped so that a value can never
 # start a new line or move the cursor on the developer's terminal.
@@ -86,8 +90,11 @@ class _Writer:
             return
         stream = self._stream or sys.stderr
         with self._lock:
-            stream.write("\n".join(lines) + "\n")
-            stream.flush()
+            try:
+                stream.write("\n".join(lines) + "\n")
+                stream.flush()
+            except Exception:  # closed or broken stream (daemon, pytest teardown): drop it
+                return
 
 
 class ConsoleSpanExporter(SpanExporter):
@@ -96,6 +103,7 @@ class ConsoleSpanExporter(SpanExporter):
     def __init__(self, stream: IO[str] | None = None) -> None:
         self._writer = _Writer(stream)
         self._pending: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
+        self._held = 0
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -105,10 +113,17 @@ class ConsoleSpanExporter(SpanExporter):
                 trace_id = span.context.trace_id if span.context else 0
                 group = self._pending.setdefault(trace_id, [])
                 group.append(span)
-                if span.parent is None or span.parent.is_remote:
+                self._held += 1
+                is_root = span.parent is None or span.parent.is_remote
+                if is_root or len(group) >= _MAX_PENDING_PER_TRACE:
                     ready.append(self._pending.pop(trace_id))
-            while len(self._pending) > _MAX_PENDING_TRACES:
-                ready.append(self._pending.popitem(last=False)[1])
+                    self._held -= len(group)
+            while self._pending and (
+                len(self._pending) > _MAX_PENDING_TRACES or self._held > _MAX_PENDING_SPANS
+            ):
+                group = self._pending.popitem(last=False)[1]
+                self._held -= len(group)
+                ready.append(group)
         lines: list[str] = []
         for group in ready:
             lines.extend(self._render(group))
@@ -124,14 +139,16 @@ class ConsoleSpanExporter(SpanExporter):
             children.setdefault(key, []).append(span)
         lines: list[str] = []
 
-        def walk(span: ReadableSpan, depth: int) -> None:
-            lines.append(self._line(span, depth))
-            kids = children.get(span.context.span_id if span.context else None, [])
-            for kid in sorted(kids, key=lambda s: s.start_time or 0):
-                walk(kid, depth + 1)
+        def start(span: ReadableSpan) -> int:
+            return span.start_time or 0
 
-        for root in sorted(children.get(None, []), key=lambda s: s.start_time or 0):
-            walk(root, 0)
+        # Depth-first with an explicit stack: traces can be deeper than the recursion limit.
+        stack = [(root, 0) for root in sorted(children.get(None, []), key=start, reverse=True)]
+        while stack:
+            span, depth = stack.pop()
+            lines.append(self._line(span, depth))
+            kids = children.get(span.context.span_id, []) if span.context else []
+            stack.extend((kid, depth + 1) for kid in sorted(kids, key=start, reverse=True))
         return lines
 
     @staticmethod
@@ -161,6 +178,7 @@ class ConsoleSpanExporter(SpanExporter):
         with self._lock:
             groups = list(self._pending.values())
             self._pending.clear()
+            self._held = 0
         lines: list[str] = []
         for group in groups:
             lines.extend(self._render(group))

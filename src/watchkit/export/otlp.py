@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -30,7 +31,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from watchkit._internal.diagnostics import export_health
+from watchkit._internal.diagnostics import export_health, exporting
 from watchkit._internal.settings import OtlpSettings
 
 __all__ = ["build_log_exporter", "build_metric_exporter", "build_span_exporter"]
@@ -77,7 +78,8 @@ class _SpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            result = self._inner.get().export(spans)
+            with exporting:
+                result = self._inner.get().export(spans)
         except Exception:
             result = SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
@@ -88,7 +90,8 @@ class _SpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         try:
-            self._inner.current().shutdown()
+            with exporting:
+                self._inner.current().shutdown()
         except Exception:
             export_health.last_detail = "span exporter shutdown failed"
 
@@ -103,7 +106,8 @@ class _LogExporter(LogRecordExporter):
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         try:
-            result = self._inner.get().export(batch)
+            with exporting:
+                result = self._inner.get().export(batch)
         except Exception:
             result = LogRecordExportResult.FAILURE
         if result is LogRecordExportResult.SUCCESS:
@@ -114,7 +118,8 @@ class _LogExporter(LogRecordExporter):
 
     def shutdown(self) -> None:
         try:
-            self._inner.current().shutdown()  # type: ignore[no-untyped-call]
+            with exporting:
+                self._inner.current().shutdown()  # type: ignore[no-untyped-call]
         except Exception:
             export_health.last_detail = "log exporter shutdown failed"
 
@@ -138,7 +143,8 @@ class _MetricExporter(MetricExporter):
     ) -> MetricExportResult:
         points = _metric_points(metrics_data)
         try:
-            result = self._inner.get().export(metrics_data, timeout_millis=timeout_millis)
+            with exporting:
+                result = self._inner.get().export(metrics_data, timeout_millis=timeout_millis)
         except Exception:
             result = MetricExportResult.FAILURE
         if result is MetricExportResult.SUCCESS:
@@ -152,7 +158,8 @@ class _MetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         try:
-            self._inner.current().shutdown(timeout_millis=timeout_millis)
+            with exporting:
+                self._inner.current().shutdown(timeout_millis=timeout_millis)
         except Exception:
             export_health.last_detail = "metric exporter shutdown failed"
 
@@ -170,7 +177,7 @@ def _common_kwargs(settings: OtlpSettings) -> dict[str, Any]:
             Compression.Gzip if settings.compression == "gzip" else Compression.NoCompression
         )
         # Plain-text http:// endpoints need an insecure channel; https:// uses TLS.
-        kwargs["insecure"] = settings.endpoint.startswith("http://")
+        kwargs["insecure"] = urlsplit(settings.endpoint).scheme == "http"  # scheme: lower case
     else:
         from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 
