@@ -26,6 +26,16 @@ _reported: set[str] = set()
 _lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # A lock another thread held at fork() stays held for ever in the child.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def set_raise(enabled: bool) -> bool:
     """Make :func:`report` re-raise (tests) or swallow (production); return the old value."""
     global _raise

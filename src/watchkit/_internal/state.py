@@ -13,6 +13,7 @@ providers (no-op until somebody configures the SDK).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,16 @@ class State:
 
 
 STATE = State()
+
+
+def _after_fork_in_child() -> None:
+    # A lock another thread held at fork() (a configure() or capture in
+    # progress) stays held for ever in the child: give the child a fresh one.
+    STATE.lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_tracer(scope: str = SCOPE) -> trace.Tracer:
