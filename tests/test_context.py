@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from opentelemetry import trace
 
 import watchkit
@@ -85,3 +87,59 @@ def test_wrap_preserves_metadata() -> None:
     wrapped = watchkit.context.wrap(compute_route)
     assert wrapped.__name__ == "compute_route"
     assert wrapped.__wrapped__ is compute_route  # type: ignore[attr-defined]
+
+
+def test_exceptions_in_the_worker_reach_the_caller_unchanged() -> None:
+    """wrap, submit and ContextExecutor re-raise the worker's exception object itself."""
+    boom = KeyError("o-1")
+
+    def fail() -> None:
+        raise boom
+
+    with ThreadPoolExecutor(1) as pool, watchkit.context.ContextExecutor(1) as own:
+        for future in (
+            pool.submit(watchkit.context.wrap(fail)),
+            watchkit.context.submit(pool, fail),
+            own.submit(fail),
+        ):
+            with pytest.raises(KeyError) as caught:
+                future.result()
+            assert caught.value is boom
+
+
+@watchkit.traced("route.compute_async")
+async def compute_route_async(order_id: str) -> str:
+    await asyncio.sleep(0)
+    return f"{order_id}:{_LOG_FIELD.get()}"
+
+
+def test_wrap_of_a_coroutine_function_runs_its_body_in_the_callers_context(
+    telemetry: TelemetryCapture,
+) -> None:
+    """An ``async def`` wrapped in one thread and awaited on a loop in another keeps the trace."""
+    token = _LOG_FIELD.set("req-9")
+    try:
+        with watchkit.flow("plan.async_in_thread"):
+            task = watchkit.context.wrap(compute_route_async)
+    finally:
+        _LOG_FIELD.reset(token)
+    assert inspect.iscoroutinefunction(task)
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, task("o-1")).result()
+    assert result == "o-1:req-9"
+    _assert_child_of(telemetry, "plan.async_in_thread", "route.compute_async")
+
+
+async def test_wrapped_coroutine_leaves_the_awaiting_task_context_alone(
+    telemetry: TelemetryCapture,
+) -> None:
+    """Awaited in a task, the captured values apply inside the call only."""
+    _LOG_FIELD.set("captured")
+    with watchkit.flow("plan.captured"):
+        task = watchkit.context.wrap(compute_route_async)
+    _LOG_FIELD.set("task")
+    async with watchkit.flow("plan.awaiting"):
+        assert await task("o-2") == "o-2:captured"
+        assert _LOG_FIELD.get() == "task"
+        assert trace.get_current_span().name == "plan.awaiting"  # type: ignore[attr-defined]
+    _assert_child_of(telemetry, "plan.captured", "route.compute_async")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
+import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -15,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import watchkit
+from tests.helpers import run_python
 from watchkit.testing import TelemetryCapture
 
 DURATION = "watchkit.flow.duration"
@@ -500,6 +504,25 @@ async def test_hundred_concurrent_flows_keep_their_parents(telemetry: TelemetryC
     assert _outcome(telemetry, "checkout.concurrent", "success") == 100
 
 
+async def test_flow_entered_in_one_task_and_exited_in_another(
+    telemetry: TelemetryCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Exited in a child task: ends once (active back to 0), raises nothing, logs no error."""
+    handover = watchkit.flow("kitchen.handover")
+    handover.__enter__()
+
+    async def finish() -> None:
+        handover.__exit__(None, None, None)
+
+    with caplog.at_level(logging.WARNING):
+        await asyncio.create_task(finish())
+        handover.__exit__(None, None, None)  # the entering task's exit finds it done
+    assert len(telemetry.spans("kitchen.handover")) == 1
+    assert _active(telemetry, "kitchen.handover") == 0
+    assert _outcome(telemetry, "kitchen.handover", "success") == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 def test_one_flow_object_from_many_threads(telemetry: TelemetryCapture) -> None:
     """A module-level Flow used as a context manager from 8 threads at once ends every run."""
     deliver = watchkit.flow("delivery.threaded")
@@ -627,3 +650,50 @@ def test_disabled_flows_run_the_function_and_record_nothing() -> None:
         f.set_attribute("k", "v")
         f.fail("ignored")
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_starts_with_no_flows_in_progress_and_free_locks() -> None:
+    """Pre-fork servers: flows running in other parent threads are not in progress in the
+    child, and a lock another thread held at the fork does not deadlock the child."""
+    result = run_python(
+        """
+        import json, os, signal, threading
+        from watchkit._internal import guard
+        guard.set_raise(True)
+        import watchkit
+        from watchkit.testing import capture
+
+        batch = watchkit.flow("batch.run")
+        started, release = threading.Event(), threading.Event()
+
+        def worker():
+            with batch:
+                started.set()
+                release.wait()
+
+        orders = watchkit.counter("orders.placed")
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait()
+        with batch:  # the forking thread is inside a flow too
+            orders._lock.acquire()  # as if another thread were admitting a series
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(10)  # a deadlock fails the test instead of hanging it
+                with capture() as telemetry:
+                    orders.add(1, channel="app")
+                    active = telemetry.counter("watchkit.flow.active", {"flow.name": "batch.run"})
+                    ok = active == 0 and telemetry.counter("orders.placed") == 1
+            else:
+                orders._lock.release()
+        if pid == 0:  # the child left the parent's flow without an internal error
+            os._exit(0 if ok else 5)
+        release.set()
+        thread.join()
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}))
+        """,
+        timeout=60,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"exit": 0}, result.stderr

@@ -244,3 +244,19 @@ def test_disabled_instruments_are_no_ops() -> None:
     counter = watchkit.counter("test.disabled.counter")
     counter.add(1)
     assert counter._sdk is None
+
+
+def test_unhashable_attribute_values_are_recorded_as_the_sdk_would(
+    telemetry: TelemetryCapture,
+) -> None:
+    """A dict or nested value is the SDK's to handle; the guard must not drop the point."""
+    orders = watchkit.counter("test.unhashable.values")
+    orders.add(1, {"cart": {"items": 2}})  # the SDK keeps mappings
+    orders.add(1, {"tags": [{"x"}]})  # the SDK stringifies what it cannot keep
+    orders.add(1, cart={"items": 2})
+    sizes = watchkit.histogram("test.unhashable.sizes")
+    sizes.record(2.0, meta={"a": [1, 2]})
+    assert telemetry.counter("test.unhashable.values", {"cart": {"items": 2}}) == 2
+    assert telemetry.counter("test.unhashable.values") == 3
+    assert telemetry.histogram("test.unhashable.sizes").count == 1
+    assert orders.series == 2 and sizes.series == 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import inspect
+import pickle
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -24,6 +27,31 @@ class PaymentError(Exception):
 def quote(distance_km: float) -> float:
     """Delivery fee for a distance."""
     return 2.0 + distance_km
+
+
+@watchkit.flow("test.module.flow")
+def _module_flow() -> None: ...
+
+
+class _Kitchen:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Kitchen)
+
+    __hash__ = object.__hash__
+
+    @watchkit.traced
+    def cook(self, dish: str) -> str:
+        return dish
+
+    @watchkit.traced
+    @classmethod
+    def open(cls) -> str:
+        return cls.__name__
+
+    @watchkit.traced
+    @staticmethod
+    def clean() -> str:
+        return "clean"
 
 
 def test_bare_decorator_uses_module_qualified_name(telemetry: TelemetryCapture) -> None:
@@ -204,3 +232,66 @@ async def test_cancelled_coroutine_ends_its_span_as_error(telemetry: TelemetryCa
     span = telemetry.span("slow")
     assert span.attributes == {"error.type": "asyncio.exceptions.CancelledError"}
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+# Transparency of the wrapper (review of issue 3) ---------------------------------
+
+
+def test_decorated_module_function_pickles_and_copies_by_reference(
+    telemetry: TelemetryCapture,
+) -> None:
+    """Like a plain function: pickle (process pools, multiprocessing) and copy keep the object."""
+    assert pickle.loads(pickle.dumps(quote)) is quote
+    assert copy.copy(quote) is quote
+    assert copy.deepcopy(quote) is quote
+    assert copy.deepcopy({"fn": quote})["fn"] is quote
+    assert pickle.loads(pickle.dumps(_module_flow)) is _module_flow
+    assert pickle.loads(pickle.dumps(quote))(1.0) == 3.0
+    # Methods, as bound methods pickle: looked up again on their object or class.
+    assert pickle.loads(pickle.dumps(_Kitchen().cook))("soup") == "soup"
+    assert pickle.loads(pickle.dumps(_Kitchen.cook))(_Kitchen(), "tea") == "tea"
+    assert pickle.loads(pickle.dumps(_Kitchen.open))() == "_Kitchen"
+    assert pickle.loads(pickle.dumps(_Kitchen().open))() == "_Kitchen"
+    assert pickle.loads(pickle.dumps(_Kitchen.clean))() == "clean"
+    kitchen = _Kitchen()
+    assert copy.copy(kitchen.cook).__self__ is kitchen
+    copied = copy.deepcopy(kitchen.cook)  # like a bound method: bound to a copy
+    assert copied("pie") == "pie" and copied.__self__ is not kitchen
+    assert len(telemetry.spans(f"{__name__}.quote")) == 1
+
+
+def test_local_decorated_function_fails_to_pickle_like_a_plain_one() -> None:
+    """A function pickle cannot find by name fails with the same error as without watchkit."""
+
+    def local() -> None: ...
+
+    with pytest.raises(Exception) as plain:
+        pickle.dumps(local)
+    with pytest.raises(type(plain.value)):
+        pickle.dumps(watchkit.traced(local))
+    assert isinstance(plain.value, (pickle.PicklingError, AttributeError))
+
+
+class _AsyncCallable:
+    async def __call__(self, delay: float) -> str:
+        await asyncio.sleep(delay)
+        raise PaymentError("declined")
+
+
+async def test_instance_with_async_call_is_traced_as_a_coroutine(
+    telemetry: TelemetryCapture,
+) -> None:
+    """An instance whose ``__call__`` is ``async def``: the span lasts until the await ends."""
+    charge = watchkit.traced("gateway.charge")(_AsyncCallable())
+    with pytest.raises(PaymentError):
+        await charge(0.05)
+    span = telemetry.span("gateway.charge")
+    assert span.end_time is not None and span.start_time is not None
+    assert span.end_time - span.start_time >= 40_000_000
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_partial_is_named_after_the_function_it_wraps(telemetry: TelemetryCapture) -> None:
+    """``traced(functools.partial(f, ...))`` is named after ``f``, not ``functools.partial``."""
+    watchkit.traced(functools.partial(quote.__wrapped__, 1.0))()
+    telemetry.span(f"{__name__}.quote")

@@ -18,7 +18,10 @@ log fields) along with the work::
 
 Each call of a wrapped function runs in a fresh copy of the context captured
 when :func:`wrap` was called, so it may run in several threads at once and
-changes it makes to context variables stay inside that call.
+changes it makes to context variables stay inside that call. A wrapped
+``async def`` runs its body with the captured values (wherever the coroutine is
+awaited, e.g. ``asyncio.run`` in a worker thread) and restores the awaiting
+task's values when it finishes.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 __all__ = ["ContextExecutor", "run_in_executor", "submit", "wrap"]
 
@@ -47,10 +51,30 @@ def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         3
     """
     captured = contextvars.copy_context()
+    if inspect.iscoroutinefunction(fn):
+        return cast(Callable[P, R], _wrap_coroutine_function(fn, captured))
 
     @functools.wraps(fn)
     def in_context(*args: P.args, **kwargs: P.kwargs) -> R:
         return captured.copy().run(fn, *args, **kwargs)
+
+    return in_context
+
+
+def _wrap_coroutine_function(
+    fn: Callable[..., Awaitable[Any]], captured: contextvars.Context
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    # Calling an ``async def`` only creates the coroutine; its body runs later,
+    # in the context of whichever task awaits it. So the captured values are
+    # installed around the body itself, and restored when it finishes.
+    @functools.wraps(fn)
+    async def in_context(*args: Any, **kwargs: Any) -> Any:
+        tokens = [(var, var.set(value)) for var, value in captured.items()]
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            for var, token in reversed(tokens):
+                var.reset(token)
 
     return in_context
 

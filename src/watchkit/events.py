@@ -22,6 +22,7 @@ request path): the event is dropped and the guard logs it once.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -66,6 +67,12 @@ class _Events:
 
 
 _EVENTS = _Events()
+if hasattr(os, "register_at_fork"):  # a lock held by another thread at the fork
+
+    def _after_fork_in_child() -> None:
+        _EVENTS._lock = threading.Lock()
+
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def event(

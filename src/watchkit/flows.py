@@ -43,7 +43,7 @@ The flow's attributes go on metric points, so keep them low-cardinality
 
 from __future__ import annotations
 
-import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -114,6 +114,14 @@ class _Active:
         self.touched: dict[int, int] = {}
         self._lock = threading.Lock()
 
+    def after_fork_in_child(self) -> None:
+        # Flows in progress in the parent are not in progress in the child
+        # (its other threads are gone); the lock may have been held at the fork.
+        self._lock = threading.Lock()
+        for slot, _ in list(self.by_name.values()):
+            slot.clear()
+        self.overflow.clear()
+
     def touch(self, slot: list[None], generation: int) -> None:
         self.touched[id(slot)] = generation
 
@@ -146,6 +154,8 @@ class _Active:
 
 
 _ACTIVE = _Active()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ACTIVE.after_fork_in_child)
 _ACTIVE_GAUGE = ObservableUpDownCounter(
     FLOW_ACTIVE, FLOW_ACTIVE_UNIT, "watchkit flows in progress, by name.", _ACTIVE.observe, None
 )
@@ -312,7 +322,9 @@ class Flow:
                 if run._token is not None:
                     _detach(run._token)
                 run._span.end()
-                self._active.pop()
+                active = self._active
+                if active:  # empty only for a run begun before a fork, ended in the child
+                    active.pop()
         except Exception:
             report("watchkit.flow end")
 
@@ -383,9 +395,16 @@ class Flow:
             if run is not None and run._flow is self and not run._done:
                 token = run._var_token
                 if token is not None:
-                    # ValueError: exited in another context than entered.
-                    with contextlib.suppress(ValueError, RuntimeError):
+                    try:
                         _CURRENT.reset(token)
+                    except ValueError:
+                        # Exited in another context than entered (another task,
+                        # or a copied context): the span cannot be detached
+                        # from here. End the run, and leave the entering
+                        # context alone (OpenTelemetry would log an error).
+                        run._token = None
+                    except RuntimeError:  # the token was used already
+                        pass
             else:
                 run = _find_run(self)
             if run is None or run._done:

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -76,6 +78,8 @@ _OVERFLOW: Mapping[str, AttributeValue] = {OTEL_METRIC_OVERFLOW: True}
 _DEFAULT_CARDINALITY_LIMIT = 2000
 
 _registry_lock = threading.Lock()
+# Every instrument ever created (user-defined and watchkit's own), for the fork hook.
+_instruments: weakref.WeakSet[_Instrument] = weakref.WeakSet()
 
 
 def validate_name(name: object, what: str = "metric name") -> str:
@@ -137,8 +141,22 @@ def attributes_key(attributes: Attributes) -> Any:
     """A hashable key identifying an attribute set (for the cardinality guard)."""
     try:
         return frozenset(attributes.items())
-    except TypeError:  # sequence values (lists) are unhashable
-        return frozenset((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items())
+    except TypeError:  # sequence values (lists) are unhashable; so are mappings
+        return frozenset((k, _hashable(v)) for k, v in attributes.items())
+
+
+def _hashable(value: Any) -> Any:
+    # Slow path only. Values the SDK would reject or stringify still need a
+    # key: the point is the SDK's to keep or clean, never the guard's to drop.
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(item) for item in value)
+    if isinstance(value, Mapping):
+        return (Mapping, frozenset((k, _hashable(v)) for k, v in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        return (type(value).__qualname__, repr(value))
+    return value
 
 
 def _merge(attributes: Attributes | None, extra: dict[str, Any]) -> Attributes | None:
@@ -164,6 +182,7 @@ class _Instrument:
         self._limit = _DEFAULT_CARDINALITY_LIMIT
         self._warned = False
         self._lock = threading.Lock()
+        _instruments.add(self)
 
     def _identity(self) -> tuple[Any, ...]:
         return (type(self), self.unit, self.description)
@@ -469,6 +488,18 @@ class ObservableUpDownCounter(Gauge):
     kind = "observable up-down counter"
     _create_observable = "create_observable_up_down_counter"
 
+
+def _after_fork_in_child() -> None:
+    # A lock another thread held at the fork stays held forever in the child:
+    # the next rebinding or new series would deadlock the worker.
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for instrument in list(_instruments):
+        instrument._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _I = TypeVar("_I", bound=_Instrument)
 _registry: dict[str, _Instrument] = {}

@@ -23,7 +23,9 @@ re-raised unchanged. Use :func:`watchkit.flow` when you also want metrics.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
@@ -88,6 +90,12 @@ class _TracerCache:
 
 
 TRACER = _TracerCache()
+if hasattr(os, "register_at_fork"):  # a lock held by another thread at the fork
+
+    def _after_fork_in_child() -> None:
+        TRACER._lock = threading.Lock()
+
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def record_error(span: trace.Span, error: BaseException, kind: str) -> None:
@@ -228,6 +236,8 @@ class _Traced:
 
 def _default_name(fn: Any) -> str:
     target = unwrap_descriptor(fn)
+    while isinstance(target, functools.partial):
+        target = target.func
     qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
     if qualname is None:
         qualname = type(target).__qualname__

@@ -2,10 +2,15 @@
 
 The kind of callable is decided once, at decoration time: plain function (and
 method, classmethod, staticmethod), coroutine function, generator function or
-async generator function. The wrapper is a :class:`wrapt.FunctionWrapper`, so
+async generator function (for an instance of a class with ``__call__``, the kind
+of that method). A plain function that returns an awaitable is a plain function:
+its span ends when the awaitable is returned, not when it is awaited. The
+wrapper is a :class:`wrapt.FunctionWrapper`, so
 ``inspect.signature``, ``__wrapped__``, ``__name__``, ``__doc__``,
 ``inspect.iscoroutinefunction`` and friends, method binding and stacking with
-other decorators in either order keep working.
+other decorators in either order keep working; like a plain function, a
+decorated module-level function (or method) pickles by reference and ``copy``
+returns it unchanged.
 
 An :class:`Instrumentation` supplies four hooks; they never raise (they
 report their own failures through the guard) and user exceptions pass through
@@ -28,6 +33,7 @@ not an error). ``send``, ``throw`` and ``close`` (``asend``, ``athrow``,
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Protocol, TypeVar, cast
@@ -61,6 +67,14 @@ def unwrap_descriptor(fn: Any) -> Any:
 def callable_kind(fn: Any) -> str:
     """``"async_generator"``, ``"coroutine"``, ``"generator"`` or ``"function"``."""
     target = unwrap_descriptor(fn)
+    if callable(target) and not (
+        inspect.isroutine(target)
+        or isinstance(target, (type, functools.partial))
+        or inspect.iscoroutinefunction(target)
+    ):
+        # An instance whose class defines ``async def __call__`` (or a
+        # generator ``__call__``): its kind is the kind of that method.
+        target = type(target).__call__
     if inspect.isasyncgenfunction(target):
         return "async_generator"
     if inspect.iscoroutinefunction(target):
@@ -83,7 +97,50 @@ def instrument(fn: F, hooks: Instrumentation) -> F:
         wrapper = _generator_wrapper(hooks)
     else:
         wrapper = _function_wrapper(hooks)
-    return cast(F, wrapt.FunctionWrapper(fn, wrapper))
+    return cast(F, _FunctionWrapper(fn, wrapper))
+
+
+class _BoundFunctionWrapper(wrapt.BoundFunctionWrapper[..., Any]):
+    """A decorated function bound to an instance or class (what ``obj.method`` gives)."""
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # As a bound method pickles: look the method up again on its object.
+        owner = getattr(self.__wrapped__, "__self__", None)
+        if owner is None:  # a function or staticmethod read from its class
+            owner = self._self_owner
+        if owner is None:
+            return self.__qualname__
+        return getattr, (owner, self.__name__)
+
+    __reduce__ = __reduce_ex__  # type: ignore[assignment]
+
+    # copy / deepcopy go through __reduce_ex__, as for a plain bound method.
+    __copy__ = __deepcopy__ = None  # type: ignore[assignment]
+
+
+class _FunctionWrapper(wrapt.FunctionWrapper[..., Any]):
+    """``wrapt.FunctionWrapper`` that pickles and copies as the function it wraps.
+
+    A plain function is pickled by reference (module and qualified name) and
+    ``copy`` returns it unchanged; wrapt's proxies refuse both, which broke
+    ``ProcessPoolExecutor.submit(decorated_fn)``, ``multiprocessing`` and
+    ``copy.deepcopy`` of objects holding a decorated function.
+    """
+
+    __bound_function_wrapper__ = _BoundFunctionWrapper
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # A string makes pickle save a global reference: module + qualified
+        # name, checked to resolve to this very object (PicklingError if not).
+        return self.__qualname__
+
+    __reduce__ = __reduce_ex__  # type: ignore[assignment]
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
 
 
 _Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
