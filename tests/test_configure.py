@@ -313,3 +313,34 @@ def test_unhashable_foreign_providers_are_reused_without_error() -> None:
     )
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out == {"reused": ["metrics", "traces"], "meter": True, "tracer": True}
+
+
+def test_shutdown_is_bounded_even_where_no_thread_can_be_started() -> None:
+    """Python 3.12 refuses new threads at exit: shutdown then runs inline, still on time."""
+    port = free_port()
+    result = run_python(
+        f"""
+        import json, threading, time
+        import watchkit
+        from watchkit._internal.state import get_logger, get_tracer
+        watchkit.configure(exporter="otlp", endpoint="http://127.0.0.1:{port}",
+                           protocol="grpc", shutdown_timeout=1.5)
+        for _ in range(20):
+            with get_tracer().start_as_current_span("work"):
+                get_logger().emit(body="x")
+        time.sleep(0.3)  # let the export threads start their (failing) retries
+
+        original = threading.Thread.start
+        def refuse(self):
+            if self.name == "watchkit-flush":
+                raise RuntimeError("can't create new thread at interpreter shutdown")
+            return original(self)
+        threading.Thread.start = refuse
+        start = time.monotonic()
+        watchkit.shutdown()
+        print(json.dumps(time.monotonic() - start))
+        """,
+        timeout=60,
+    )
+    took = json.loads(result.stdout.strip().splitlines()[-1])
+    assert took < 3.0, (took, result.stderr)

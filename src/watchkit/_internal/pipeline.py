@@ -72,23 +72,31 @@ def _foreign(provider: object) -> bool:
 
 
 class _CountingProcessorMetrics:
-    """The SDK batch processor's self-metrics hook, also counting queue drops for watchkit."""
+    """The SDK batch processor's self-metrics hook, also counting queue drops for watchkit.
+
+    A private SDK interface whose signatures differ between releases (1.44's
+    ``finish_items(count, error)``, 1.45's ``finish_items(count)``): every call is
+    passed on exactly as it came, and watchkit's own counting can never raise
+    into the SDK's export thread.
+    """
 
     def __init__(self, inner: Any, signal: str, endpoint: str) -> None:
         self._inner = inner
         self._signal = signal
         self._endpoint = endpoint
 
-    def register_queue_size(self, get_queue_size: Callable[[], int]) -> None:
-        self._inner.register_queue_size(get_queue_size)
+    def drop_items(self, count: int, *args: Any, **kwargs: Any) -> None:
+        self._inner.drop_items(count, *args, **kwargs)
+        try:
+            error_type = args[0] if args else kwargs.get("error_type", "queue_full")
+            if error_type == "queue_full":
+                export_health.queue_full(self._signal, self._endpoint, count)
+        except Exception:
+            internal_logger.debug("watchkit: counting a queue drop failed", exc_info=True)
 
-    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
-        self._inner.drop_items(count, error_type)
-        if error_type == "queue_full":
-            export_health.queue_full(self._signal, self._endpoint, count)
-
-    def finish_items(self, count: int) -> None:
-        self._inner.finish_items(count)
+    def __getattr__(self, name: str) -> Any:
+        # register_queue_size, finish_items and whatever a later SDK adds.
+        return getattr(self._inner, name)
 
 
 class _QueueWatch:
@@ -113,10 +121,36 @@ class _QueueWatch:
         return queue is not None and len(queue) >= self.capacity
 
 
+# Monotonic time by which a shutdown in progress must end (None: no deadline).
+# Read by the batch processors below so that provider.shutdown() is bounded even
+# where no helper thread can be started (Python 3.12 refuses new threads at exit).
+_deadline: float | None = None
+
+
+def _remaining_millis() -> int:
+    deadline = _deadline
+    if deadline is None:
+        return 30_000  # the SDK's own default
+    return max(0, int((deadline - time.monotonic()) * 1000))
+
+
+def _bounded_shutdown(processor: Any, fallback: Callable[[], object]) -> None:
+    # The SDK's BatchProcessor joins its worker for at most timeout_millis, then
+    # shuts the exporter down, which interrupts a retry backoff in progress.
+    batch = getattr(processor, "_batch_processor", None)
+    try:
+        batch.shutdown(timeout_millis=_remaining_millis())  # type: ignore[union-attr]
+    except (AttributeError, TypeError):  # an SDK without that internal: plain shutdown
+        fallback()
+
+
 class _BatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, endpoint: str, delay: int | None) -> None:
         super().__init__(exporter, schedule_delay_millis=delay)
         self._watch = _QueueWatch(self, "spans", endpoint)
+
+    def shutdown(self) -> None:
+        _bounded_shutdown(self, super().shutdown)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._watch.full():
@@ -130,6 +164,9 @@ class _BatchLogRecordProcessor(BatchLogRecordProcessor):
     def __init__(self, exporter: LogRecordExporter, endpoint: str, delay: int | None) -> None:
         super().__init__(exporter, schedule_delay_millis=delay)
         self._watch = _QueueWatch(self, "log records", endpoint)
+
+    def shutdown(self) -> None:
+        _bounded_shutdown(self, super().shutdown)
 
     def on_emit(self, log_record: Any) -> None:
         if self._watch.full():
@@ -292,23 +329,32 @@ def run_with_deadline(tasks: list[Callable[[], object]], timeout: float) -> bool
     """Run ``tasks`` in parallel daemon threads; True if all finished within ``timeout``.
 
     Threads still running at the deadline are abandoned: they are daemons, so
-    they cannot keep the interpreter alive.
+    they cannot keep the interpreter alive. Where no thread can be started
+    (Python 3.12 at interpreter exit) the tasks run inline; they are then bounded
+    by the deadline the batch processors read (see ``_remaining_millis``).
     """
+    global _deadline
     if not tasks:
         return True
     deadline = time.monotonic() + timeout
-    threads = []
-    for task in tasks:
-        thread = threading.Thread(target=_quietly(task), name="watchkit-flush", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:  # interpreter finalizing: no new threads; run inline
-            _quietly(task)()
-            continue
-        threads.append(thread)
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    return not any(thread.is_alive() for thread in threads)
+    _deadline = deadline
+    try:
+        threads = []
+        inline_ok = True
+        for task in tasks:
+            thread = threading.Thread(target=_quietly(task), name="watchkit-flush", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter finalizing: no new threads
+                _quietly(task)()
+                inline_ok = inline_ok and time.monotonic() <= deadline
+                continue
+            threads.append(thread)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return inline_ok and not any(thread.is_alive() for thread in threads)
+    finally:
+        _deadline = None
 
 
 def _quietly(task: Callable[[], object]) -> Callable[[], None]:
@@ -337,6 +383,13 @@ def flush_pipeline(pipeline: Pipeline, timeout: float) -> bool:
     return run_with_deadline(tasks, timeout)
 
 
+def _shutdown_task(provider: Any) -> Callable[[], object]:
+    if isinstance(provider, MeterProvider):
+        # Its readers take a timeout: the time left when the task runs.
+        return lambda: provider.shutdown(timeout_millis=_remaining_millis())
+    return provider.shutdown  # type: ignore[no-any-return]
+
+
 def shutdown_pipeline(pipeline: Pipeline, timeout: float) -> bool:
     """Flush and stop the providers watchkit owns, waiting at most ``timeout`` seconds."""
     for hook in pipeline.on_shutdown:
@@ -344,7 +397,7 @@ def shutdown_pipeline(pipeline: Pipeline, timeout: float) -> bool:
             hook()
         except Exception:
             internal_logger.debug("watchkit: shutdown hook failed", exc_info=True)
-    tasks: list[Callable[[], object]] = [p.shutdown for p in _owned(pipeline)]
+    tasks: list[Callable[[], object]] = [_shutdown_task(p) for p in _owned(pipeline)]
     finished = run_with_deadline(tasks, timeout)
     if not finished:
         internal_logger.warning(
