@@ -24,56 +24,11 @@ so they include the cost of an ``await``; compare them with the async
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
+from benchmarks._providers import Providers, discarding_processor
 from benchmarks.harness import Budget, Suite, async_case
-
-_QUEUE = 1 << 16
-
-
-class DiscardSpans(SpanExporter):
-    """Accepts every batch and drops it: export cost is not what is measured."""
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class Providers:
-    """One set of SDK providers shared by every variant."""
-
-    def __init__(self) -> None:
-        self.tracer_provider = TracerProvider(shutdown_on_exit=False)
-        # A queue large enough that no span is dropped while timing (dropping is cheaper).
-        self.tracer_provider.add_span_processor(
-            BatchSpanProcessor(DiscardSpans(), max_queue_size=_QUEUE)
-        )
-        self.meter_provider = MeterProvider(
-            metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False
-        )
-        self.logger_provider = LoggerProvider(shutdown_on_exit=False)
-        self._previous: Any = None
-
-    def install(self) -> None:
-        """Route watchkit's telemetry to these providers."""
-        from watchkit._internal.state import STATE, Pipeline
-
-        pipeline = Pipeline(self.tracer_provider, self.meter_provider, self.logger_provider)
-        self._previous = STATE.set_override(pipeline)
-
-    def uninstall(self) -> None:
-        from watchkit._internal.state import STATE
-
-        STATE.set_override(self._previous)
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
-        self.logger_provider.shutdown()
 
 
 def _logfire_instrument(providers: Providers) -> Callable[[Callable[..., Any]], Any] | None:
@@ -85,7 +40,7 @@ def _logfire_instrument(providers: Providers) -> Callable[[Callable[..., Any]], 
         send_to_logfire=False,
         console=False,
         metrics=False,
-        additional_span_processors=[BatchSpanProcessor(DiscardSpans(), max_queue_size=_QUEUE)],
+        additional_span_processors=[discarding_processor()],
     )
     return logfire.instrument("checkout.place_order")  # type: ignore[no-any-return]
 

@@ -29,56 +29,17 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
 
+from benchmarks._providers import Providers, discarding_processor
 from benchmarks.harness import Budget, Suite, async_case
 
 NUMBER = 1000
 ROUNDS = 7
-
-
-class DiscardSpans(SpanExporter):
-    """Accepts every batch and drops it: export cost is not what is measured."""
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class Providers:
-    """One set of SDK providers shared by every OpenTelemetry-based variant."""
-
-    def __init__(self) -> None:
-        self.tracer_provider = TracerProvider(shutdown_on_exit=False)
-        self.tracer_provider.add_span_processor(
-            BatchSpanProcessor(DiscardSpans(), max_queue_size=65536)
-        )
-        # A tight loop outruns the export thread; a full queue would log a
-        # warning per span and time the logging instead of the instrumentation.
-        logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)
-        self.meter_provider = MeterProvider(
-            metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False
-        )
-        self.logger_provider = LoggerProvider(shutdown_on_exit=False)
-
-    def install(self) -> None:
-        from watchkit._internal.state import STATE, Pipeline
-
-        STATE.set_override(
-            Pipeline(self.tracer_provider, self.meter_provider, self.logger_provider)
-        )
 
 
 # ASGI -------------------------------------------------------------------------------
@@ -166,7 +127,7 @@ def fastapi_apps(providers: Providers) -> dict[str, Any]:
     logfire.configure(
         send_to_logfire=False,
         console=False,
-        additional_span_processors=[BatchSpanProcessor(DiscardSpans(), max_queue_size=65536)],
+        additional_span_processors=[discarding_processor()],
     )
     lf = make()
     logfire.instrument_fastapi(lf)

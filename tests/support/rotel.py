@@ -65,6 +65,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -368,6 +369,13 @@ class RotelCollector:
             if not key.startswith(_SCRUBBED_ENV_PREFIXES)
         }
         env["NO_COLOR"] = "1"  # Plain log lines in the file.
+        # The agent links against libpython3.X of the interpreter it was installed
+        # for; a Python built outside the system paths (pyenv) keeps it in LIBDIR.
+        libdir = sysconfig.get_config_var("LIBDIR")
+        if libdir:
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(
+                part for part in (libdir, env.get("LD_LIBRARY_PATH", "")) if part
+            )
         began = time.monotonic()
         self._log_file = log_file
         self._process = subprocess.Popen(
