@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import watchkit
@@ -193,6 +196,87 @@ def test_client_chosen_protocol_versions_make_no_metric_series(telemetry):
     }
     assert versions <= {"1.0", "1.1", None}
     assert telemetry.histogram(DURATION).count == 7
+    assert telemetry.counter("http.server.active_requests") == 0
+
+
+def _reset_after_status_line(port: int) -> bytes:
+    """Read the status line, then close with a TCP reset while the server still works."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall(b"GET /menu HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    return data.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.server
+def test_werkzeug_reset_connection_still_records_every_request(telemetry):
+    """werkzeug skips ``close()`` when a reset hits its request drain: still recorded.
+
+    Its thread-per-request server never reuses the thread, so the next request on
+    it cannot clean up either; the dropped body must end the request itself.
+    """
+    with WsgiThread(WsgiMiddleware(_wsgi_ok)) as server:
+        for _ in range(20):
+            assert _reset_after_status_line(server.port).endswith(b"200 OK")
+        deadline = time.monotonic() + 5
+        while telemetry.histogram(DURATION).count < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert telemetry.histogram(DURATION).count == 20
+    assert telemetry.counter("http.server.active_requests") == 0
+    assert len(telemetry.spans("GET")) == 20
+
+
+def _unclosed_body(app: Any) -> tuple[Any, dict[str, Any]]:
+    """Call a WSGI app like a server and read its body, without closing it."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/menu",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+    }
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    assert b"".join(body) == b"ok"
+    return body, environ
+
+
+def test_wsgi_body_dropped_without_close_ends_the_request(telemetry):
+    """A server that drops the body unclosed (PEP 3333 violation), in its own thread."""
+    before = trace.get_current_span()
+    body, environ = _unclosed_body(WsgiMiddleware(_wsgi_ok))
+    assert trace.get_current_span() is not before  # the request's span is current
+    assert telemetry.spans() == []
+    del body  # never closed
+    assert environ["watchkit.request"].finished
+    assert trace.get_current_span() is before  # and the context was restored
+    assert telemetry.span("GET").attributes["http.response.status_code"] == 200
+    assert telemetry.histogram(DURATION).count == 1
+    assert telemetry.counter("http.server.active_requests") == 0
+
+
+def test_wsgi_body_dropped_in_another_thread_ends_the_request(telemetry):
+    """Dropped unclosed by another thread: recorded there; the owner thread cleans up."""
+    before = trace.get_current_span()
+    holder = [_unclosed_body(WsgiMiddleware(_wsgi_ok))[0]]
+    worker = threading.Thread(target=holder.clear)
+    worker.start()
+    worker.join()
+    assert telemetry.histogram(DURATION).count == 1
+    assert telemetry.counter("http.server.active_requests") == 0
+    assert trace.get_current_span() is not before  # still current in the server thread
+    # This thread's next request restores the context the dropped one left current.
+    assert _wsgi(WsgiMiddleware(_wsgi_ok)) == "200 OK"
+    assert trace.get_current_span() is before
+    assert telemetry.histogram(DURATION).count == 2
 
 
 # Cardinality --------------------------------------------------------------------------

@@ -188,6 +188,24 @@ class _Body:
         finally:
             _end(request)
 
+    def __del__(self) -> None:
+        # Fallback for a server that drops the body without closing it (a PEP 3333
+        # violation): werkzeug's dev server skips close() when the client resets the
+        # connection while it drains the request. Its thread-per-request model means
+        # _close_stale() never sees that thread again, so record the request here.
+        try:
+            request = self._request
+            if request.finished:
+                return
+            if getattr(_open, "request", None) is request:
+                _end(request)  # the request's own thread: restore its context too
+            else:
+                # Another thread (or the collector): the context belongs to the
+                # server's thread, whose next request restores it via _close_stale().
+                request.finish()
+        except Exception:
+            guard.report("wsgi.dropped_body")
+
 
 def _fail(request: _http.ServerRequest, exc: BaseException) -> None:
     try:
