@@ -78,23 +78,23 @@ OUTCOMES: Final = ("success", "failure", "denied")
 GENESIS_HASH: Final = "0" * 64
 """``audit.prev_hash`` of the first record of a chain."""
 
-ACTION = "audit.action"
-ACTOR = "audit.actor"
-OUTCOME = "audit.outcome"
-TARGET = "audit.target"
-TIME = "audit.time"
-STREAM = "audit.stream"
-SEQ = "audit.seq"
-PREV_HASH = "audit.prev_hash"
-HASH = "audit.hash"
-CLIENT_ADDRESS = "client.address"
+ACTION = semconv.AUDIT_ACTION
+ACTOR = semconv.AUDIT_ACTOR
+OUTCOME = semconv.AUDIT_OUTCOME
+TARGET = semconv.AUDIT_TARGET
+TIME = semconv.AUDIT_TIME
+STREAM = semconv.AUDIT_STREAM
+SEQ = semconv.AUDIT_SEQ
+PREV_HASH = semconv.AUDIT_PREV_HASH
+HASH = semconv.AUDIT_HASH
+CLIENT_ADDRESS = semconv.CLIENT_ADDRESS
 REQUEST_ID = "request_id"  # the key request logs carry too
 _RESERVED = frozenset(
     {semconv.EVENT_NAME, ACTION, ACTOR, OUTCOME, TARGET, TIME, STREAM, SEQ, PREV_HASH, HASH}
 )
 _ACTION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 # Request context the HTTP integrations bind with structlog.contextvars.
-_CLIENT_KEYS = ("client.address", "client_address", "client_ip")
+_CLIENT_KEYS = (semconv.CLIENT_ADDRESS, "client_address", "client_ip")
 _REQUEST_KEYS = ("request_id", "request.id", "watchkit.request.id")
 _INT64 = (-(2**63), 2**63 - 1)
 MAX_VALUE_CHARS: Final = 65_536

@@ -276,9 +276,6 @@ class Redactor:
             return f"{match.group('key')}{match.group('sep')}{REDACTED}"
         return match.group()
 
-    def _walk(self, value: Any, depth: int) -> Any:
-        return _Walk(self).walk(value, depth)
-
     def _walk_sequence(self, value: Any, depth: int) -> Any:
         return _Walk(self).sequence(value, depth)
 

@@ -198,9 +198,9 @@ class LoginMonitor:
             event_name=semconv.SECURITY_BRUTE_FORCE_EVENT,
             attributes={
                 semconv.EVENT_NAME: semconv.SECURITY_BRUTE_FORCE_EVENT,
-                "security.key.kind": kind,
+                semconv.SECURITY_KEY_KIND: kind,
                 who: key,
-                "security.failures": count,
-                "security.window": window,
+                semconv.SECURITY_FAILURES: count,
+                semconv.SECURITY_WINDOW: window,
             },
         )

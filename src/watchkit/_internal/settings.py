@@ -20,6 +20,7 @@ from itertools import pairwise
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from watchkit._internal import semconv
 from watchkit._internal.semconv import DEFAULT_DURATION_BUCKETS
 from watchkit.exceptions import ConfigError
 
@@ -535,9 +536,9 @@ def resolve(
     )
     attrs = dict(() if raw_attrs is None else parse_key_values(raw_attrs, source))
     for parameter, key, value, env_name in (
-        ("service_name", "service.name", service_name, "OTEL_SERVICE_NAME"),
-        ("service_version", "service.version", service_version, None),
-        ("environment", "deployment.environment.name", environment, None),
+        ("service_name", semconv.SERVICE_NAME, service_name, "OTEL_SERVICE_NAME"),
+        ("service_version", semconv.SERVICE_VERSION, service_version, None),
+        ("environment", semconv.DEPLOYMENT_ENVIRONMENT_NAME, environment, None),
     ):
         picked, source = _pick(parameter, value, (env_name,) if env_name else (), env)
         if picked is None:

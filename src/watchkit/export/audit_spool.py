@@ -49,7 +49,7 @@ __all__ = ["SCOPE", "Trail", "current_trail", "default_spool_dir", "start_for_pi
 
 SCOPE: Final = "watchkit.audit"
 """Instrumentation scope (the OTLP "stream") of audit records."""
-OUTCOME = "audit.outcome"
+OUTCOME = semconv.AUDIT_OUTCOME
 CHAIN_LOCK = threading.Lock()
 """Held while a record is numbered, hashed and appended (and while a file rotates)."""
 

@@ -35,6 +35,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
+from watchkit._internal.semconv import EVENT_NAME, HTTP_RESPONSE_STATUS_CODE
+
 __all__ = ["ConsoleLogExporter", "ConsoleMetricExporter", "ConsoleSpanExporter"]
 
 _MAX_ATTRIBUTES = 6
@@ -158,7 +160,7 @@ class ConsoleSpanExporter(SpanExporter):
         if span.status.status_code is StatusCode.ERROR:
             parts.append("ERROR")
         attributes = dict(span.attributes or {})
-        status = attributes.pop("http.response.status_code", None)
+        status = attributes.pop(HTTP_RESPONSE_STATUS_CODE, None)
         if status is not None:
             parts.append(str(status))
         if attributes:
@@ -199,7 +201,7 @@ class ConsoleLogExporter(LogRecordExporter):
             level = (record.severity_text or "INFO").upper()
             attributes = dict(record.attributes or {})
             body = record.body
-            name = getattr(record, "event_name", None) or attributes.get("event.name")
+            name = getattr(record, "event_name", None) or attributes.get(EVENT_NAME)
             text = _clean(body if body is not None else name or "", 200)
             line = f"{_clock(record.timestamp)} {level:<7} {text}"
             if attributes:

@@ -23,6 +23,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from watchkit._internal.semconv import SERVICE_NAME
 from watchkit.redaction import REDACTED, current_redactor
 
 __all__ = [
@@ -45,11 +46,11 @@ EventDict = MutableMapping[str, Any]
 # exported as OpenTelemetry attributes (they have dedicated LogRecord fields or
 # are resource attributes).
 OWN_KEYS = frozenset(
-    {"event", "level", "logger", "timestamp", "trace_id", "span_id", "service.name", "exception"}
+    {"event", "level", "logger", "timestamp", "trace_id", "span_id", SERVICE_NAME, "exception"}
 )
 # Values the chain computed itself: not scanned by redaction (a hex id can look
 # like a card number to a pattern).
-_TRUSTED_KEYS = frozenset({"level", "logger", "timestamp", "trace_id", "span_id", "service.name"})
+_TRUSTED_KEYS = frozenset({"level", "logger", "timestamp", "trace_id", "span_id", SERVICE_NAME})
 _MAX_FRAMES = 50
 
 # structlog method names -> the level we print.
@@ -214,7 +215,7 @@ class AddServiceName:
         self.service_name = service_name
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-        event_dict["service.name"] = self.service_name
+        event_dict[SERVICE_NAME] = self.service_name
         return event_dict
 
 
