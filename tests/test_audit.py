@@ -431,3 +431,26 @@ def test_forked_workers_audit_records_carry_their_own_resource(
     )[0]
     assert record.resource_attributes["process.pid"] == out["child"]
     assert record.resource_attributes["service.name"] == "preforked"
+
+
+@pytest.mark.collector
+def test_audit_records_are_never_sampled(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver, tmp_path: Path, clean_env
+) -> None:
+    """With traces sampled at 0 %, an audit call inside an unsampled span still arrives."""
+    from watchkit._internal.state import get_tracer
+
+    watchkit.configure(
+        exporter="otlp",
+        endpoint=rotel_collector.http_endpoint,
+        sample_ratio=0.0,
+        audit_spool_dir=str(tmp_path),
+    )
+    with get_tracer().start_as_current_span("unsampled") as span:
+        assert not span.get_span_context().trace_flags.sampled
+        watchkit.audit("refund.issue", actor="support:ana", outcome="success")
+    assert watchkit.shutdown(timeout=10)
+    otlp_receiver.wait_for(
+        lambda r: [x for x in r.logs() if x.attributes.get("audit.action") == "refund.issue"]
+    )
+    assert not [s for s in otlp_receiver.spans() if s.name == "unsampled"]
