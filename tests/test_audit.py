@@ -164,7 +164,7 @@ def test_audit_survives_collector_outage_and_restart_exactly_once(
     rotel_collector.start()
     wait = (
         "import time\n"
-        "from watchkit.export.audit_spool import current_trail\n"
+        "from watchkit._export.audit_spool import current_trail\n"
         "deadline = time.monotonic() + 30\n"
         "while time.monotonic() < deadline and current_trail().orphans:\n"
         "    time.sleep(0.05)\n"
@@ -281,7 +281,7 @@ class _Exporter:
 def _trail(directory: Path, exporter: _Exporter):
     from opentelemetry.sdk.resources import Resource
 
-    from watchkit.export.audit_spool import Trail
+    from watchkit._export.audit_spool import Trail
 
     return Trail(None, str(directory), exporter, Resource.create({}), 1.0)  # type: ignore[arg-type]
 
@@ -339,7 +339,7 @@ def test_fsync_runs_about_every_half_second_not_per_record(
 
     from opentelemetry.trace import INVALID_SPAN_CONTEXT
 
-    from watchkit.export import audit_spool
+    from watchkit._export import audit_spool
 
     calls: list[int] = []
     real = os.fsync

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from watchkit._audit import GENESIS_HASH, chain_hash
-from watchkit.cli import main
+from watchkit._cli import main
 
 
 def _chain(count: int) -> list[str]:

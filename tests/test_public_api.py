@@ -20,25 +20,25 @@ SRC = Path(watchkit.__file__).parent
 # Lowest first. A module may import from its own layer or lower ones, never higher.
 # `_internal.pipeline` builds exporters, so it sits with the signals, not the plumbing.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("plumbing", ("watchkit._version", "watchkit.exceptions", "watchkit._internal")),
+    ("plumbing", ("watchkit._version", "watchkit._exceptions", "watchkit._internal")),
     (
         "signals",
         (
             "watchkit._internal.pipeline",
-            "watchkit.export",
+            "watchkit._export",
             "watchkit._configure",
-            "watchkit.tracing",
+            "watchkit._tracing",
             "watchkit.context",
-            "watchkit.metrics",
+            "watchkit._metrics",
             "watchkit.redaction",
             "watchkit.logs",
-            "watchkit.events",
+            "watchkit._events",
             "watchkit._decorators",
         ),
     ),
-    ("features", ("watchkit.flows", "watchkit._audit", "watchkit.security", "watchkit.health")),
+    ("features", ("watchkit._flows", "watchkit._audit", "watchkit.security", "watchkit.health")),
     ("integrations", ("watchkit.integrations",)),
-    ("entry points", ("watchkit.testing", "watchkit.cli", "watchkit.__main__")),
+    ("entry points", ("watchkit.testing", "watchkit._cli", "watchkit.__main__")),
 ]
 FRAMEWORKS = ("fastapi", "starlette", "flask", "django", "werkzeug", "uvicorn", "gunicorn")
 

@@ -15,8 +15,8 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import watchkit
+from watchkit._tracing import error_type
 from watchkit.testing import TelemetryCapture
-from watchkit.tracing import error_type
 
 
 class PaymentError(Exception):

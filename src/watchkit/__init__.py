@@ -15,18 +15,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from watchkit._exceptions import ConfigError, WatchkitError
 from watchkit._version import __version__
-from watchkit.exceptions import ConfigError, WatchkitError
 
 if TYPE_CHECKING:
     from watchkit import context
     from watchkit._audit import audit
     from watchkit._configure import Telemetry, configure, force_flush, shutdown
-    from watchkit.events import event
-    from watchkit.flows import Flow, FlowRun, flow
-    from watchkit.integrations import instrument_fastapi, instrument_flask, instrument_starlette
-    from watchkit.logs import get_logger
-    from watchkit.metrics import (
+    from watchkit._events import event
+    from watchkit._flows import Flow, FlowRun, flow
+    from watchkit._metrics import (
         Counter,
         Gauge,
         Histogram,
@@ -36,7 +34,9 @@ if TYPE_CHECKING:
         histogram,
         up_down_counter,
     )
-    from watchkit.tracing import traced
+    from watchkit._tracing import traced
+    from watchkit.integrations import instrument_fastapi, instrument_flask, instrument_starlette
+    from watchkit.logs import get_logger
 
 __all__ = [
     "ConfigError",
@@ -69,19 +69,19 @@ __all__ = [
 
 # Public name -> private module that defines it.
 _LAZY: dict[str, str] = {
-    "Counter": "watchkit.metrics",
-    "Flow": "watchkit.flows",
-    "FlowRun": "watchkit.flows",
-    "Gauge": "watchkit.metrics",
-    "Histogram": "watchkit.metrics",
-    "UpDownCounter": "watchkit.metrics",
-    "counter": "watchkit.metrics",
-    "event": "watchkit.events",
-    "flow": "watchkit.flows",
-    "gauge": "watchkit.metrics",
-    "histogram": "watchkit.metrics",
-    "traced": "watchkit.tracing",
-    "up_down_counter": "watchkit.metrics",
+    "Counter": "watchkit._metrics",
+    "Flow": "watchkit._flows",
+    "FlowRun": "watchkit._flows",
+    "Gauge": "watchkit._metrics",
+    "Histogram": "watchkit._metrics",
+    "UpDownCounter": "watchkit._metrics",
+    "counter": "watchkit._metrics",
+    "event": "watchkit._events",
+    "flow": "watchkit._flows",
+    "gauge": "watchkit._metrics",
+    "histogram": "watchkit._metrics",
+    "traced": "watchkit._tracing",
+    "up_down_counter": "watchkit._metrics",
     "Telemetry": "watchkit._configure",
     "audit": "watchkit._audit",
     "configure": "watchkit._configure",

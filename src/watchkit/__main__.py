@@ -2,6 +2,6 @@
 
 import sys
 
-from watchkit.cli import main
+from watchkit._cli import main
 
 sys.exit(main())

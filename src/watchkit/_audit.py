@@ -47,11 +47,11 @@ from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanContext
 
+from watchkit._export import audit_spool
+from watchkit._export.audit_spool import SCOPE, current_trail, default_spool_dir
 from watchkit._internal import guard, semconv
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.state import STATE, get_logger
-from watchkit.export import audit_spool
-from watchkit.export.audit_spool import SCOPE, current_trail, default_spool_dir
 from watchkit.redaction import REDACTED, current_redactor
 
 if TYPE_CHECKING:

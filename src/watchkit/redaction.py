@@ -428,8 +428,8 @@ def _configured_extras() -> tuple[tuple[str, ...], tuple[str, ...]]:
         # Under a test capture the configured pipeline's choices still apply.
         settings = STATE.configured.settings
     if settings is None:
+        from watchkit._exceptions import ConfigError
         from watchkit._internal.settings import resolve
-        from watchkit.exceptions import ConfigError
 
         try:
             settings = resolve()

@@ -60,7 +60,7 @@ def test_headers_that_no_transport_accepts_are_config_errors(headers: object) ->
 
 def test_grpc_plaintext_detection_ignores_scheme_case() -> None:
     """`HTTP://host:4317` is plain text: the gRPC channel must be insecure, not TLS."""
-    from watchkit.export.otlp import _common_kwargs
+    from watchkit._export.otlp import _common_kwargs
 
     s = resolve(endpoint="HTTP://[::1]:4317", protocol="grpc", environ={})
     assert _common_kwargs(s.otlp_for("traces"))["insecure"] is True
@@ -131,7 +131,7 @@ def test_sdk_log_filter_leaves_the_applications_own_exporters_alone(
     """Only complaints raised inside watchkit's exporters are folded into its report."""
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-    from watchkit.export.otlp import _SpanExporter
+    from watchkit._export.otlp import _SpanExporter
 
     name = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
     sdk_logger = logging.getLogger(name)

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
-from watchkit.export.console import ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExporter
+from watchkit._export.console import ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExporter
 
 
 def test_children_are_held_until_the_root_ends_then_printed_in_order() -> None:

@@ -267,7 +267,7 @@ def test_tracing_off_records_metrics_request_id_and_log_context(telemetry):
 def test_log_lines_carry_trace_ids_route_and_request_id(telemetry):
     """Real log lines through watchkit's trace-context processor carry all four ids."""
     from tests.integrations.apps.flask_app import app
-    from watchkit.logs.processors import AddTraceContext
+    from watchkit.logs._processors import AddTraceContext
 
     with (
         structlog.testing.capture_logs(

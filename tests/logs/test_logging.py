@@ -234,7 +234,7 @@ def test_console_exporter_mode_does_not_print_records_twice(clean_env, capsys) -
 def test_processor_bug_never_reaches_the_caller(json_logs, capsys, monkeypatch) -> None:
     """With internal errors swallowed (production), a failing processor drops only the line."""
     from watchkit._internal import guard
-    from watchkit.logs import processors
+    from watchkit.logs import _processors as processors
 
     def broken(self, logger, name, event_dict):
         raise RuntimeError("bug")

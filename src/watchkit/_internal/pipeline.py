@@ -192,7 +192,7 @@ def _exporters(
     settings: Settings,
 ) -> tuple[SpanExporter | None, MetricExporter | None, LogRecordExporter | None]:
     if settings.exporter == "console":
-        from watchkit.export.console import (
+        from watchkit._export.console import (
             ConsoleLogExporter,
             ConsoleMetricExporter,
             ConsoleSpanExporter,
@@ -200,7 +200,7 @@ def _exporters(
 
         return ConsoleSpanExporter(), ConsoleMetricExporter(), ConsoleLogExporter()
     if settings.exporter == "otlp":
-        from watchkit.export.otlp import (
+        from watchkit._export.otlp import (
             build_log_exporter,
             build_metric_exporter,
             build_span_exporter,

@@ -20,9 +20,9 @@ from itertools import pairwise
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from watchkit._exceptions import ConfigError
 from watchkit._internal import semconv
 from watchkit._internal.semconv import DEFAULT_DURATION_BUCKETS
-from watchkit.exceptions import ConfigError
 
 __all__ = [
     "OPTIONS",

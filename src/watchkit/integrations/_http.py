@@ -34,9 +34,9 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from watchkit._exceptions import ConfigError
 from watchkit._internal import guard, semconv
 from watchkit._internal.state import STATE, get_meter, get_tracer
-from watchkit.exceptions import ConfigError
 
 __all__ = [
     "ALWAYS_REDACTED_HEADERS",

@@ -26,8 +26,8 @@ from structlog.stdlib import ExtraAdder, ProcessorFormatter
 
 from watchkit._internal import guard, semconv
 from watchkit._internal.settings import Settings
-from watchkit.logs.otel import OTelExport
-from watchkit.logs.processors import (
+from watchkit.logs._otel import OTelExport
+from watchkit.logs._processors import (
     AddLevel,
     AddLoggerName,
     AddServiceName,

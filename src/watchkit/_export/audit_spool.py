@@ -519,8 +519,8 @@ def start_for_pipeline(pipeline: Pipeline) -> Callable[[], None]:
     settings = pipeline.settings
     if settings is None or settings.exporter != "otlp":
         return lambda: None
+    from watchkit._export.otlp import build_log_exporter
     from watchkit._internal.resource import build_resource
-    from watchkit.export.otlp import build_log_exporter
 
     trail = Trail(
         pipeline,

@@ -33,7 +33,7 @@ from opentelemetry.util.types import AttributeValue
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import EVENT_NAME, EVENTS, EVENTS_UNIT
 from watchkit._internal.state import STATE, get_logger
-from watchkit.metrics import Counter, attributes_key, validate_name
+from watchkit._metrics import Counter, attributes_key, validate_name
 from watchkit.redaction import redact_attributes
 
 __all__ = ["event"]

@@ -21,7 +21,7 @@ from opentelemetry._logs import Logger, SeverityNumber
 
 from watchkit._internal import guard, semconv
 from watchkit._internal.state import STATE, get_logger
-from watchkit.logs.processors import OWN_KEYS, EventDict, stacktrace
+from watchkit.logs._processors import OWN_KEYS, EventDict, stacktrace
 
 __all__ = ["SEVERITY", "OTelExport", "to_attribute"]
 

@@ -38,7 +38,7 @@ Outcomes:
 
 The flow's attributes go on metric points, so keep them low-cardinality
 (payment provider, channel, tier: never ids); the cardinality guard of
-:mod:`watchkit.metrics` applies. Use ``set_attribute`` for per-run values.
+:mod:`watchkit._metrics` applies. Use ``set_attribute`` for per-run values.
 """
 
 from __future__ import annotations
@@ -72,14 +72,14 @@ from watchkit._internal.semconv import (
 )
 from watchkit._internal.state import STATE
 from watchkit._internal.wrapping import instrument
-from watchkit.metrics import (
+from watchkit._metrics import (
     Histogram,
     ObservableUpDownCounter,
     attributes_key,
     cardinality_limit,
 )
+from watchkit._tracing import TRACER, _check_attributes, error_type, record_error
 from watchkit.redaction import redact_attributes
-from watchkit.tracing import TRACER, _check_attributes, error_type, record_error
 
 __all__ = ["Flow", "FlowRun", "flow"]
 
