@@ -49,7 +49,7 @@ from opentelemetry.trace import SpanContext
 
 from watchkit._export import audit_spool
 from watchkit._export.audit_spool import SCOPE, current_trail, default_spool_dir
-from watchkit._internal import guard, semconv
+from watchkit._internal import fork, guard, semconv
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.state import STATE, get_logger
 from watchkit.redaction import REDACTED, current_redactor
@@ -443,5 +443,4 @@ def _reset_after_fork() -> None:
     _CHAIN.reset()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+fork.at_fork(fork.STATE, "audit.chain", _reset_after_fork)

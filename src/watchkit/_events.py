@@ -22,7 +22,6 @@ request path): the event is dropped and the guard logs it once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.util.types import AttributeValue
 
+from watchkit._internal import fork
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import EVENT_NAME, EVENTS, EVENTS_UNIT
 from watchkit._internal.state import STATE, get_logger
@@ -67,12 +67,13 @@ class _Events:
 
 
 _EVENTS = _Events()
-if hasattr(os, "register_at_fork"):  # a lock held by another thread at the fork
 
-    def _after_fork_in_child() -> None:
-        _EVENTS._lock = threading.Lock()
 
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def _after_fork_in_child() -> None:  # a lock held by another thread at the fork
+    _EVENTS._lock = threading.Lock()
+
+
+fork.at_fork(fork.LOCKS, "events.lock", _after_fork_in_child)
 
 
 def event(

@@ -43,7 +43,6 @@ The flow's attributes go on metric points, so keep them low-cardinality
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -56,6 +55,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from watchkit._internal import fork
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import (
     ERROR_TYPE,
@@ -154,8 +154,7 @@ class _Active:
 
 
 _ACTIVE = _Active()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_ACTIVE.after_fork_in_child)
+fork.at_fork(fork.LOCKS, "flows.active", _ACTIVE.after_fork_in_child)
 _ACTIVE_GAUGE = ObservableUpDownCounter(
     FLOW_ACTIVE, FLOW_ACTIVE_UNIT, "watchkit flows in progress, by name.", _ACTIVE.observe, None
 )

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 import threading
 import weakref
@@ -42,6 +41,7 @@ from typing import Any, ClassVar, TypeVar, cast
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
+from watchkit._internal import fork
 from watchkit._internal import settings as _settings
 from watchkit._internal.guard import internal_logger, report
 from watchkit._internal.semconv import OTEL_METRIC_OVERFLOW, RESERVED_METRIC_PREFIX, UNIT_SECONDS
@@ -498,8 +498,7 @@ def _after_fork_in_child() -> None:
         instrument._lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+fork.at_fork(fork.LOCKS, "metrics.locks", _after_fork_in_child)
 
 _I = TypeVar("_I", bound=_Instrument)
 _registry: dict[str, _Instrument] = {}

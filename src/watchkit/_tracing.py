@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
 from types import MethodType
@@ -39,7 +37,7 @@ from opentelemetry.util.types import AttributeValue
 
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import ERROR_TYPE
-from watchkit._internal.state import STATE, get_tracer
+from watchkit._internal.state import STATE, bound, get_tracer
 from watchkit._internal.wrapping import instrument, unwrap_descriptor
 from watchkit.redaction import redact_attributes
 
@@ -72,30 +70,12 @@ def error_type(error: BaseException) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
-class _TracerCache:
-    """watchkit's tracer for the current pipeline; ``None`` when telemetry is disabled."""
-
-    def __init__(self) -> None:
-        self.generation = -1
-        self.tracer: trace.Tracer | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> trace.Tracer | None:
-        if self.generation != STATE.generation:
-            with self._lock:
-                generation = STATE.generation
-                self.tracer = get_tracer() if STATE.enabled else None
-                self.generation = generation
-        return self.tracer
+def _tracer() -> trace.Tracer | None:
+    return get_tracer() if STATE.enabled else None
 
 
-TRACER = _TracerCache()
-if hasattr(os, "register_at_fork"):  # a lock held by another thread at the fork
-
-    def _after_fork_in_child() -> None:
-        TRACER._lock = threading.Lock()
-
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+TRACER = bound(_tracer)
+"""watchkit's tracer for the current pipeline; ``None`` when telemetry is disabled."""
 
 
 def record_error(span: trace.Span, error: BaseException, kind: str) -> None:

@@ -27,7 +27,7 @@ from opentelemetry import trace
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from watchkit._internal import semconv
+from watchkit._internal import fork, semconv
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.state import Pipeline
 from watchkit._version import __version__
@@ -491,8 +491,7 @@ def _after_fork_in_child() -> None:
                 trail._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+fork.at_fork(fork.STATE, "audit.trails", _after_fork_in_child)
 
 
 def _spool_dir(settings: Settings) -> str:

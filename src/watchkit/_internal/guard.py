@@ -16,6 +16,8 @@ import logging
 import os
 import threading
 
+from watchkit._internal import fork
+
 __all__ = ["internal_logger", "raising", "report", "set_raise"]
 
 internal_logger = logging.getLogger("watchkit")
@@ -32,8 +34,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+fork.at_fork(fork.LOCKS, "guard.lock", _after_fork_in_child)
 
 
 def set_raise(enabled: bool) -> bool:

@@ -15,7 +15,6 @@ the deadline.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -32,6 +31,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMe
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from watchkit._internal import fork
 from watchkit._internal.diagnostics import export_health, exporting, install_sdk_log_filter
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.resource import build_resource, process_resource
@@ -424,5 +424,4 @@ def _after_fork_in_child() -> None:
                 internal_logger.debug("watchkit: resource update after fork failed", exc_info=True)
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+fork.at_fork(fork.PIPELINE, "pipeline.resource", _after_fork_in_child)

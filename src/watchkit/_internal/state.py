@@ -13,15 +13,15 @@ providers (no-op until somebody configures the SDK).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics, trace
 
+from watchkit._internal import fork
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import DEFAULT_DURATION_BUCKETS, SCOPE
 from watchkit._version import __version__
@@ -29,7 +29,16 @@ from watchkit._version import __version__
 if TYPE_CHECKING:
     from watchkit._internal.settings import Settings
 
-__all__ = ["STATE", "Pipeline", "State", "get_logger", "get_meter", "get_tracer"]
+__all__ = [
+    "STATE",
+    "PerPipeline",
+    "Pipeline",
+    "State",
+    "bound",
+    "get_logger",
+    "get_meter",
+    "get_tracer",
+]
 
 
 @dataclass
@@ -111,14 +120,65 @@ class State:
 STATE = State()
 
 
-def _after_fork_in_child() -> None:
+def _fresh_lock() -> None:
     # A lock another thread held at fork() (a configure() or capture in
     # progress) stays held for ever in the child: give the child a fresh one.
     STATE.lock = threading.RLock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+fork.at_fork(fork.LOCKS, "state.lock", _fresh_lock)
+
+_T = TypeVar("_T")
+
+
+class PerPipeline(Generic[_T]):
+    """A value derived from the current pipeline, rebuilt after every pipeline change.
+
+    The one way for a module to hold pipeline-dependent state (a tracer, bound
+    instruments, a redactor built from the settings): ``factory()`` runs on the
+    first :meth:`get` after each configure(), shutdown() or test capture, and
+    every other :meth:`get` costs one integer comparison. Rebuilding happens
+    under :attr:`State.lock`, the lock pipeline changes take, so a factory sees
+    one consistent pipeline and nothing else needs a lock or a fork hook.
+
+    Example:
+        >>> tracer = bound(lambda: get_tracer())
+        >>> tracer.get() is tracer.get()
+        True
+    """
+
+    __slots__ = ("_factory", "_generation", "_value")
+
+    def __init__(self, factory: Callable[[], _T]) -> None:
+        self._factory = factory
+        self._generation = -1
+        self._value: _T | None = None
+
+    def get(self) -> _T:
+        """The value for the current pipeline."""
+        if self._generation == STATE.generation:
+            return self._value  # type: ignore[return-value]
+        with STATE.lock:
+            generation = STATE.generation
+            if self._generation != generation:
+                # Value before generation: a reader that sees the new
+                # generation without the lock also sees the new value.
+                self._value = self._factory()
+                self._generation = generation
+            return self._value  # type: ignore[return-value]
+
+    def peek(self) -> _T | None:
+        """The value last built, without rebuilding (None before the first :meth:`get`)."""
+        return self._value
+
+    def invalidate(self) -> None:
+        """Rebuild on the next :meth:`get`, even if the pipeline has not changed."""
+        self._generation = -1
+
+
+def bound(factory: Callable[[], _T]) -> PerPipeline[_T]:
+    """``PerPipeline(factory)``: pipeline-aware state in one line."""
+    return PerPipeline(factory)
 
 
 def get_tracer(scope: str = SCOPE) -> trace.Tracer:

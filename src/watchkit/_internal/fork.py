@@ -1,0 +1,81 @@
+"""The one registry of what watchkit does in a child process after ``fork()``.
+
+Pre-fork servers (gunicorn, uWSGI, Celery's prefork pool) fork after the
+application imported and often configured watchkit. In the child only the
+forking thread survives, so:
+
+1. a lock another thread held at the fork stays held for ever, and the child's
+   first use of it deadlocks the worker;
+2. per-process state (in-flight counts, export health, an audit trail's open
+   file) describes the parent, not the child;
+3. the pipeline's Resource still names the parent (``process.pid``);
+4. background threads (export workers, shippers, schedulers) are gone.
+
+Every module registers its child-side work here, in one of these phases, and
+never calls :func:`os.register_at_fork` itself. Hooks run in phase order
+(:data:`LOCKS`, then :data:`STATE`, :data:`PIPELINE`, :data:`SERVICES`), and in
+registration order within a phase, which is import order: a lower layer's hook
+runs before a higher layer's. Fresh locks come first because every later hook
+may need them. A hook that raises is logged and the others still run: a broken
+hook must not leave the worker without its locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["LOCKS", "PIPELINE", "SERVICES", "STATE", "at_fork", "hooks", "run_child_hooks"]
+
+LOCKS: Final = 0
+"""Replace locks (and anything holding one) that another thread may have held."""
+STATE: Final = 1
+"""Reset per-process state that describes the parent."""
+PIPELINE: Final = 2
+"""Renew what the pipeline says about the process (resource, exporters)."""
+SERVICES: Final = 3
+"""Restart background work the child needs (it only restarts lazily, on use)."""
+
+_PHASES: Final = (LOCKS, STATE, PIPELINE, SERVICES)
+_hooks: dict[int, list[tuple[str, Callable[[], None]]]] = {phase: [] for phase in _PHASES}
+_registry_lock = threading.Lock()
+_logger = logging.getLogger("watchkit")
+
+
+def at_fork(phase: int, name: str, hook: Callable[[], None]) -> None:
+    """Run ``hook()`` in every child forked from now on, in ``phase``.
+
+    Args:
+        phase: one of :data:`LOCKS`, :data:`STATE`, :data:`PIPELINE`, :data:`SERVICES`.
+        name: shown in the log line if the hook raises, and by :func:`hooks`.
+        hook: called with no arguments in the child, in the forking thread.
+    """
+    if phase not in _hooks:
+        raise ValueError(f"at_fork: phase must be one of {_PHASES}, got {phase!r}")
+    with _registry_lock:
+        _hooks[phase].append((name, hook))
+
+
+def hooks() -> list[tuple[int, str]]:
+    """The registered hooks as ``(phase, name)`` in the order they run."""
+    return [(phase, name) for phase in _PHASES for name, _ in _hooks[phase]]
+
+
+def run_child_hooks() -> None:
+    """Run every hook in order (what the child does right after ``fork()``)."""
+    global _registry_lock
+    # This very lock may have been held by a thread registering a hook.
+    _registry_lock = threading.Lock()
+    for phase in _PHASES:
+        for name, hook in list(_hooks[phase]):
+            try:
+                hook()
+            except Exception:  # one broken hook must not stop the others
+                _logger.warning("watchkit: after-fork hook %s failed", name, exc_info=True)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=run_child_hooks)
