@@ -1,4 +1,4 @@
-"""The shared request logic (_http.py) and the generic ASGI/WSGI middleware, in-process."""
+"""The shared request logic (_http/) and the generic ASGI/WSGI middleware, in-process."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 import watchkit
 from watchkit import ConfigError
+from watchkit._internal import errors
 from watchkit.integrations import _http
 from watchkit.integrations.asgi import WatchkitMiddleware as AsgiMiddleware
 from watchkit.integrations.wsgi import WatchkitMiddleware as WsgiMiddleware
@@ -209,7 +210,7 @@ def test_format_stacktrace_has_frames_causes_and_no_carets():
         except KeyError as error:
             raise RuntimeError("order failed") from error
     except RuntimeError as error:
-        text = _http.format_stacktrace(error)
+        text = errors.format_stacktrace(error)
     assert 'raise KeyError("dish")' in text
     assert "in inner" in text
     assert "The above exception was the direct cause" in text

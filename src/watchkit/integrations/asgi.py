@@ -259,7 +259,7 @@ class WatchkitMiddleware:
                         # 500 before re-raising: end when the exception reaches us.
                         complete = True
                     else:
-                        _finish(request)
+                        request.finish()
                 return
             if kind == "http.response.start":
                 trailers = bool(message.get("trailers", False))
@@ -273,7 +273,7 @@ class WatchkitMiddleware:
             if (kind == "http.response.trailers" and not message.get("more_trailers", False)) or (
                 kind == "http.response.pathsend"
             ):
-                _finish(request)
+                request.finish()
 
         async def wrapped_receive() -> Message:
             message = await receive()
@@ -284,25 +284,16 @@ class WatchkitMiddleware:
         try:
             await self.app(inner, wrapped_receive, wrapped_send)
         except BaseException as exc:
-            try:
-                _failed(request, exc)
-            except Exception:
-                guard.report("asgi.fail")
+            request.escaped(exc, disconnected=type(exc).__name__ in _DISCONNECT_ERRORS)
+            request.finish()
             raise
         else:
-            if not request.finished:
-                try:
-                    if complete:
-                        request.finish()
-                    else:
-                        _incomplete(request)
-                except Exception:
-                    guard.report("asgi.finish")
+            if complete:
+                request.finish()
+            else:
+                request.finish_incomplete()
         finally:
-            try:
-                request.exit()
-            except Exception:
-                guard.report("asgi.exit")
+            request.exit()
 
     # WebSocket -------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -318,26 +309,14 @@ class WatchkitMiddleware:
         try:
             await self.app(inner, receive, send)
         except BaseException as exc:
-            try:
-                normal = type(exc).__name__ == "WebSocketDisconnect" and getattr(
-                    exc, "code", None
-                ) in (1000, 1001)
-                if not normal:
-                    request.fail(exc)
-                request.finish()
-            except Exception:
-                guard.report("asgi.ws_fail")
+            if not _normal_close(exc):
+                request.fail(exc)
+            request.finish()
             raise
         else:
-            try:
-                request.finish()
-            except Exception:
-                guard.report("asgi.ws_finish")
+            request.finish()
         finally:
-            try:
-                request.exit()
-            except Exception:
-                guard.report("asgi.ws_exit")
+            request.exit()
 
     # Lifespan --------------------------------------------------------------------
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -367,31 +346,12 @@ def _response_start(request: _http.ServerRequest, message: Message) -> None:
             found = [v.decode("latin-1") for k, v in raw if k.lower() == wanted]
             return found or None
 
-        _http.response_headers_attributes(request, lookup)
+        request.capture_response_headers(lookup)
 
 
-def _finish(request: _http.ServerRequest) -> None:
-    try:
-        request.finish()
-    except Exception:
-        guard.report("asgi.finish")
-
-
-def _failed(request: _http.ServerRequest, exc: BaseException) -> None:
-    if request.finished:
-        return
-    if request.disconnected or type(exc).__name__ in _DISCONNECT_ERRORS:
-        request.disconnected = True
-    else:
-        request.fail(exc)
-        if request.status is None:
-            request.status = 500  # what the server sends for an unhandled exception
-    request.finish()
-
-
-def _incomplete(request: _http.ServerRequest) -> None:
-    if request.status is None:
-        request.status = 500  # the server answers 500 when the app sent nothing
-    elif not request.disconnected:
-        request.error_type = "incomplete_response"
-    request.finish()
+def _normal_close(exc: BaseException) -> bool:
+    """A WebSocket closed normally (1000, 1001) is no error."""
+    return type(exc).__name__ == "WebSocketDisconnect" and getattr(exc, "code", None) in (
+        1000,
+        1001,
+    )

@@ -158,12 +158,13 @@ class WatchkitMiddleware:
         try:
             response = self.get_response(request)
         except BaseException as exc:
-            _failed(state, exc)
+            state.escaped(exc)
+            state.finish()
             raise
         else:
             _responded(state, response, request)
         finally:
-            _exit(state)
+            state.exit()
         return response
 
     async def __acall__(self, request: HttpRequest) -> Any:
@@ -178,23 +179,14 @@ class WatchkitMiddleware:
         try:
             response = await get_response(request)
         except BaseException as exc:
-            _failed(state, exc)
+            state.escaped(exc)
+            state.finish()
             raise
         else:
             _responded(state, response, request)
         finally:
-            _exit(state)
+            state.exit()
         return response
-
-
-def _failed(state: _http.ServerRequest, exc: BaseException) -> None:
-    try:
-        state.fail(exc)
-        if state.status is None:
-            state.status = 500
-        state.finish()
-    except Exception:
-        guard.report("django.fail")
 
 
 def _responded(
@@ -210,13 +202,13 @@ def _responded(
         if "X-Request-ID" not in response:
             response["X-Request-ID"] = state.request_id
         if state.config.capture_response_headers:
-            _http.response_headers_attributes(state, lambda name: _header(response, name))
+            state.capture_response_headers(lambda name: _header(response, name))
         closers = getattr(response, "_resource_closers", None)
         if getattr(response, "streaming", False) and isinstance(closers, list):
             # Streaming bodies are sent after the middleware returns: the request
             # ends when the server closes the response.
             state.response_size = -1  # not counted for streaming bodies
-            closers.append(lambda: _finish(state))
+            closers.append(state.finish)
             return
         content = getattr(response, "content", None) if not response.streaming else None
         if isinstance(content, bytes):
@@ -231,17 +223,3 @@ def _header(response: HttpResponseBase, name: str) -> list[str] | None:
         cookies = [c.output(header="").strip() for c in response.cookies.values()]
         return cookies or None
     return [response[name]] if name in response else None
-
-
-def _finish(state: _http.ServerRequest) -> None:
-    try:
-        state.finish()
-    except Exception:
-        guard.report("django.finish")
-
-
-def _exit(state: _http.ServerRequest) -> None:
-    try:
-        state.exit()
-    except Exception:
-        guard.report("django.exit")

@@ -144,7 +144,7 @@ def response_started(
             values = [v for k, v in found if k.lower() == name]
             return values or None
 
-        _http.response_headers_attributes(request, lookup)
+        request.capture_response_headers(lookup)
     return headers
 
 
@@ -171,7 +171,7 @@ class _Body:
         except StopIteration:
             raise
         except BaseException as exc:
-            _fail(request, exc)
+            request.escaped(exc, disconnected=_disconnect(exc))
             raise
         request.response_size += len(chunk)
         return chunk
@@ -183,7 +183,7 @@ class _Body:
             if close is not None:
                 close()
         except BaseException as exc:
-            _fail(request, exc)
+            request.escaped(exc, disconnected=_disconnect(exc))
             raise
         finally:
             _end(request)
@@ -207,26 +207,16 @@ class _Body:
             guard.report("wsgi.dropped_body")
 
 
-def _fail(request: _http.ServerRequest, exc: BaseException) -> None:
-    try:
-        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-            request.disconnected = True
-        else:
-            request.fail(exc)
-            if request.status is None:
-                request.status = 500
-    except Exception:
-        guard.report("wsgi.fail")
+def _disconnect(exc: BaseException) -> bool:
+    return isinstance(exc, (BrokenPipeError, ConnectionResetError))
 
 
 def _end(request: _http.ServerRequest) -> None:
-    try:
-        if request.status is None and request.error_type is None:
-            request.status = 500
-        request.finish()
-    except Exception:
-        guard.report("wsgi.finish")
-    _exit(request)
+    """The server closed the body (or dropped it): the request ends here."""
+    if request.status is None and request.error_type is None:
+        request.status = 500  # start_response was never called
+    request.finish()
+    request.exit()
     if getattr(_open, "request", None) is request:
         _open.request = None
 
@@ -243,13 +233,6 @@ def _close_stale() -> None:
         # let its span stay current for this request.
         _open.request = None
         _end(stale)
-
-
-def _exit(request: _http.ServerRequest) -> None:
-    try:
-        request.exit()
-    except Exception:
-        guard.report("wsgi.exit")
 
 
 class WatchkitMiddleware:
@@ -316,7 +299,7 @@ class WatchkitMiddleware:
         try:
             body = self.app(environ, wrapped_start_response)
         except BaseException as exc:
-            _fail(request, exc)
+            request.escaped(exc, disconnected=_disconnect(exc))
             _end(request)
             raise
         # The span stays current (for generator bodies' log lines) until close().
