@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from watchkit._audit import GENESIS_HASH, chain_hash
+from watchkit._audit.chain import GENESIS_HASH, chain_hash
 from watchkit._cli import main
 
 

@@ -26,7 +26,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "watchkit._internal.pipeline",
             "watchkit._export",
-            "watchkit._configure",
             "watchkit._tracing",
             "watchkit.context",
             "watchkit._metrics",
@@ -36,7 +35,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._decorators",
         ),
     ),
-    ("features", ("watchkit._flows", "watchkit._audit", "watchkit.security", "watchkit.health")),
+    # `_configure` is the composition root: it starts the audit shipper, so it sits
+    # with the features it wires (integrations still import its force_flush).
+    (
+        "features",
+        (
+            "watchkit._flows",
+            "watchkit._audit",
+            "watchkit.security",
+            "watchkit.health",
+            "watchkit._configure",
+        ),
+    ),
     ("integrations", ("watchkit.integrations",)),
     ("entry points", ("watchkit.testing", "watchkit._cli", "watchkit.__main__")),
 ]

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "audit" and args.audit_command == "verify":
-        from watchkit._audit import verify_file
+        from watchkit._audit.verify import verify_file
 
         try:
             result = verify_file(args.file)

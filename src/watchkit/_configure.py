@@ -223,7 +223,7 @@ def configure(
         pipeline = build_pipeline(resolved)
         if pipeline.enabled:
             # Structured logging and the audit spool (issue 4); undone at shutdown.
-            from watchkit._export.audit_spool import start_for_pipeline
+            from watchkit._audit.shipper import start_for_pipeline
             from watchkit.logs._setup import install as install_logging
 
             pipeline.on_shutdown.append(install_logging(resolved))

@@ -1,32 +1,39 @@
-"""The durable audit spool: JSON-lines files on disk, shipped in order over OTLP.
+"""The shipper: the threads that fsync the spool and export it, in order, over OTLP.
 
 Used by :func:`watchkit.audit`; ``configure()`` starts it when the OTLP
 exporter is on. Every audit record is appended to this process's spool file
-(one file per process, fsync'd at least every second) *before* it is
-exported; a background thread ships records in file order through a
-dedicated OTLP log exporter and acknowledges a position (the ``.ack`` file
-next to the spool) only after the exporter reported success. Files of
-processes that are gone (no ``flock`` held) are claimed and re-sent by the
-next process using the directory. Fully acknowledged files are deleted.
+(:mod:`watchkit._audit.spool`) *before* it is exported; a background thread
+ships records in file order through a dedicated OTLP log exporter and
+acknowledges a position only after the exporter reported success. Files of
+processes that are gone are claimed and re-sent by the next process using the
+directory. Fully acknowledged files are deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
-import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from watchkit._audit.chain import CHAIN
+from watchkit._audit.spool import (
+    PREFIX,
+    SCOPE,
+    SUFFIX,
+    SpoolFile,
+    default_spool_dir,
+    fallback_dir,
+    spool_line,
+    try_lock,
+)
 from watchkit._internal import fork, semconv
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.state import Pipeline
@@ -39,147 +46,15 @@ if TYPE_CHECKING:
 
     from watchkit._internal.settings import Settings
 
-_fcntl: Any
-try:
-    import fcntl as _fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks, best effort
-    _fcntl = None
+__all__ = ["Trail", "current_trail", "start_for_pipeline"]
 
-__all__ = ["SCOPE", "Trail", "current_trail", "default_spool_dir", "start_for_pipeline"]
-
-SCOPE: Final = "watchkit.audit"
-"""Instrumentation scope (the OTLP "stream") of audit records."""
 OUTCOME = semconv.AUDIT_OUTCOME
-CHAIN_LOCK = threading.Lock()
-"""Held while a record is numbered, hashed and appended (and while a file rotates)."""
 
 _BATCH = 512
-_READ_CHUNK = 1 << 20
 _FSYNC_INTERVAL = 0.5  # seconds; the promise is "at least every second"
 _RESCAN_INTERVAL = 10.0
 _ROTATE_BYTES = 8 << 20
 _MAX_BACKOFF = 30.0
-
-
-def default_spool_dir(service_name: str) -> str:
-    """``$XDG_STATE_HOME/watchkit/audit/<service>`` (``~/.local/state`` when unset)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", service_name) or "unknown_service"
-    return os.path.join(base, "watchkit", "audit", safe)
-
-
-def _spool_line(attributes: Mapping[str, Any], now: int, span_context: SpanContext) -> bytes:
-    envelope: dict[str, Any] = {"time_unix_nano": now}
-    if span_context.is_valid:
-        envelope["trace_id"] = format(span_context.trace_id, "032x")
-        envelope["span_id"] = format(span_context.span_id, "016x")
-        envelope["trace_flags"] = int(span_context.trace_flags)
-    envelope["attributes"] = attributes
-    return (json.dumps(envelope, separators=(",", ":"), ensure_ascii=True) + "\n").encode()
-
-
-class _File:
-    """One spool file: read position, acknowledgement and (for own files) the writer."""
-
-    def __init__(self, path: str, own: bool) -> None:
-        self.path = path
-        self.own = own
-        self.ack_path = path + ".ack"
-        self.offset = 0
-        self.read_fd = -1
-        self.write_fd = -1
-        self.lock_fd = -1
-        self.dirty = False
-        self._load_ack()
-
-    def _load_ack(self) -> None:
-        try:
-            with open(self.ack_path, encoding="utf-8") as handle:
-                self.offset = int(json.load(handle)["offset"])
-        except (OSError, ValueError, KeyError, TypeError):
-            self.offset = 0
-
-    def ack(self, offset: int) -> None:
-        tmp = self.ack_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"offset": offset}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.ack_path)
-        self.offset = offset
-
-    def size(self) -> int:
-        try:
-            return os.stat(self.path).st_size
-        except OSError:
-            return 0
-
-    def read_batch(self, limit: int) -> tuple[list[dict[str, Any]], int, bool]:
-        """Up to ``limit`` parsed records after the acknowledged offset.
-
-        Returns (records, new offset, at_end). Unparseable lines are skipped
-        (and counted past); an incomplete last line is left for later.
-        """
-        if self.read_fd < 0:
-            self.read_fd = os.open(self.path, os.O_RDONLY)
-        size = _READ_CHUNK
-        while True:
-            data = os.pread(self.read_fd, size, self.offset)
-            end = data.rfind(b"\n")
-            if end >= 0 or len(data) < size:
-                break
-            size *= 2  # one line longer than the chunk: read until its end
-        eof = len(data) < size
-        if end < 0:
-            if data and eof and not self.own:
-                internal_logger.warning(
-                    "watchkit: audit spool %s ends with an incomplete line (the process "
-                    "stopped mid-write); it is skipped",
-                    self.path,
-                )
-            return [], self.offset, eof
-        records: list[dict[str, Any]] = []
-        position = self.offset
-        for raw in data[: end + 1].splitlines(keepends=True):
-            if len(records) >= limit:
-                break
-            position += len(raw)
-            try:
-                parsed = json.loads(raw)
-                if isinstance(parsed, dict) and isinstance(parsed.get("attributes"), dict):
-                    records.append(parsed)
-                    continue
-            except ValueError:
-                pass
-            internal_logger.warning("watchkit: skipped a corrupt line in audit spool %s", self.path)
-        at_end = position >= self.offset + end + 1 and eof
-        return records, position, at_end
-
-    def close(self) -> None:
-        for name in ("read_fd", "write_fd", "lock_fd"):
-            fd = getattr(self, name)
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-                setattr(self, name, -1)
-
-    def remove(self) -> None:
-        self.close()
-        for path in (self.path, self.ack_path):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
-
-def _try_lock(fd: int) -> bool:
-    if _fcntl is None:  # pragma: no cover
-        return True
-    try:
-        _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 def _to_readable(record: Mapping[str, Any], resource: Resource, scope: Any) -> ReadableLogRecord:
@@ -244,8 +119,8 @@ class Trail:
         self.scope = InstrumentationScope(SCOPE, __version__)
         self.shutdown_timeout = shutdown_timeout
         self.pid = os.getpid()
-        self.own: _File | None = None
-        self.orphans: list[_File] = []
+        self.own: SpoolFile | None = None
+        self.orphans: list[SpoolFile] = []
         self.known: set[str] = set()
         self.wake = threading.Condition()
         self.stopped = threading.Event()  # ends the fsync loop (appends do not wake it)
@@ -255,14 +130,14 @@ class Trail:
         self.exporter_failing = False
         _TRAILS.add(self)
 
-    # Writer (called with _CHAIN.lock held) ----------------------------------
+    # Writer (called with CHAIN.lock held) -----------------------------------
     def append(self, attributes: Mapping[str, Any], now: int, span_context: SpanContext) -> None:
         if self.pid != os.getpid():
             self._after_fork()
         own = self.own
         if own is None:
             own = self.own = self._open_own()
-        data = _spool_line(attributes, now, span_context)
+        data = spool_line(attributes, now, span_context)
         written = os.write(own.write_fd, data)
         while written < len(data):  # pragma: no cover - regular files write fully
             written += os.write(own.write_fd, data[written:])
@@ -271,12 +146,12 @@ class Trail:
         with self.wake:
             self.wake.notify_all()
 
-    def _open_own(self) -> _File:
+    def _open_own(self) -> SpoolFile:
         # Created on the first record, not at configure(): no directory for nothing.
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
         except OSError:
-            fallback = _fallback_dir(self.directory)
+            fallback = fallback_dir(self.directory)
             internal_logger.warning(
                 "watchkit: cannot create the audit spool directory %s; using %s (set "
                 "audit_spool_dir to persistent storage)",
@@ -285,11 +160,11 @@ class Trail:
             )
             self.directory = fallback
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        name = f"audit-{time.time_ns():020d}-{os.getpid()}.jsonl"
+        name = f"{PREFIX}{time.time_ns():020d}-{os.getpid()}{SUFFIX}"
         path = os.path.join(self.directory, name)
-        own = _File(path, own=True)
+        own = SpoolFile(path, own=True)
         own.write_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        _try_lock(own.write_fd)
+        try_lock(own.write_fd)
         self.known.add(path)
         return own
 
@@ -332,16 +207,16 @@ class Trail:
             return False
         for name in names:
             path = os.path.join(self.directory, name)
-            if not name.endswith(".jsonl") or path in self.known:
+            if not (name.startswith(PREFIX) and name.endswith(SUFFIX)) or path in self.known:
                 continue
             try:
                 fd = os.open(path, os.O_RDONLY)
             except OSError:
                 continue
-            if not _try_lock(fd):
+            if not try_lock(fd):
                 os.close(fd)  # its process is alive and ships it itself
                 continue
-            orphan = _File(path, own=False)
+            orphan = SpoolFile(path, own=False)
             orphan.lock_fd = fd
             self.orphans.append(orphan)
             self.known.add(path)
@@ -424,12 +299,12 @@ class Trail:
             return True, False
         return False, False
 
-    def _finish_orphan(self, spool: _File) -> None:
+    def _finish_orphan(self, spool: SpoolFile) -> None:
         spool.remove()
         self.orphans.remove(spool)
 
-    def _rotate(self, spool: _File) -> None:
-        with CHAIN_LOCK:
+    def _rotate(self, spool: SpoolFile) -> None:
+        with CHAIN.lock:
             if spool.size() == spool.offset and self.own is spool:
                 spool.remove()
                 self.own = None  # the next record opens a new file; the chain continues
@@ -482,9 +357,8 @@ _TRAILS: weakref.WeakSet[Trail] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     # Right at fork, not at the child's first record: a child that never audits
     # must not wait for, fsync or ship the parent's file at its shutdown, and a
-    # lock some parent thread held at fork time must not deadlock the child.
-    global CHAIN_LOCK
-    CHAIN_LOCK = threading.Lock()
+    # lock some parent thread held at fork time must not deadlock the child
+    # (the chain's own hook, in the LOCKS phase, has renewed CHAIN.lock).
     for trail in list(_TRAILS):
         if trail.pid != os.getpid():
             with contextlib.suppress(Exception):
@@ -499,12 +373,6 @@ def _spool_dir(settings: Settings) -> str:
         return settings.audit_spool_dir
     name = dict(settings.resource_attributes).get(semconv.SERVICE_NAME) or "unknown_service"
     return default_spool_dir(name)
-
-
-def _fallback_dir(directory: str) -> str:
-    name = os.path.basename(directory)
-    uid = getattr(os, "getuid", lambda: 0)()
-    return os.path.join(tempfile.gettempdir(), f"watchkit-audit-{uid}", name)
 
 
 def start_for_pipeline(pipeline: Pipeline) -> Callable[[], None]:
