@@ -12,8 +12,9 @@ os.environ["WATCHKIT_RAISE_INTERNAL_ERRORS"] = "1"
 
 from watchkit._internal import guard
 
-# The real-collector fixtures (rotel_collector, otlp_receiver) for every test module.
-pytest_plugins = ["tests.support.fixtures"]
+# The real-collector fixtures (rotel_collector, otlp_receiver) and the session
+# PostgreSQL cluster (postgres_server) for every test module.
+pytest_plugins = ["tests.support.fixtures", "tests.support.postgres"]
 
 guard.set_raise(True)
 
