@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -15,10 +16,16 @@ from typing import Any
 import pytest
 import wrapt
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import StatusCode
 
 import watchkit
+import watchkit.testing
 from tests.helpers import run_python
+from watchkit._internal.state import STATE, Pipeline
 from watchkit.testing import TelemetryCapture
 
 DURATION = "watchkit.flow.duration"
@@ -697,3 +704,60 @@ def test_forked_child_starts_with_no_flows_in_progress_and_free_locks() -> None:
         timeout=60,
     )
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"exit": 0}, result.stderr
+
+
+# The in-progress count's last word ----------------------------------------------------
+
+
+def test_last_export_after_a_flow_ended_carries_active_zero(
+    clean_env: object, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Console exporter: 1 while the flow runs; the shutdown's last export says 0, not nothing.
+
+    A backend keeps showing the last value it received, so a missing series
+    after the flow ended would leave it showing one flow in progress for ever.
+    """
+    watchkit.configure(service_name="demo", exporter="console")
+    with watchkit.flow("x"):
+        assert watchkit.force_flush(timeout=5)
+        during = capfd.readouterr().err
+    assert re.search(r"watchkit\.flow\.active\{flow\.name=x\} +1\n", during), during
+    assert watchkit.force_flush(timeout=5)
+    after = capfd.readouterr().err
+    assert re.search(r"watchkit\.flow\.active\{flow\.name=x\} +0\n", after), after
+    assert watchkit.shutdown(timeout=5)
+    last = capfd.readouterr().err
+    assert re.search(r"watchkit\.flow\.active\{flow\.name=x\} +0\n", last), last
+
+
+def test_active_zero_reaches_a_pipeline_after_it_stopped_being_current(
+    clean_env: object,
+) -> None:
+    """A pipeline's collections after a capture came and went, and after it was replaced,
+    still carry the 0 of a flow that ran in it (its last export happens after it is replaced).
+    """
+    reader = InMemoryMetricReader()
+    pipeline = Pipeline(TracerProvider(), MeterProvider(metric_readers=[reader]), LoggerProvider())
+    previous = STATE.set_configured(pipeline)
+    try:
+        with watchkit.testing.capture():
+            pass
+        with watchkit.flow("back.again"):
+            assert _points(reader, "back.again") == [1]
+        assert _points(reader, "back.again") == [0]
+    finally:
+        STATE.set_configured(previous)
+    assert _points(reader, "back.again") == [0]
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[float]:
+    data = reader.get_metrics_data()
+    return [
+        point.value
+        for rm in (data.resource_metrics if data else [])
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == ACTIVE
+        for point in metric.data.data_points  # type: ignore[union-attr]
+        if point.attributes.get("flow.name") == name
+    ]

@@ -22,18 +22,16 @@ request path): the event is dropped and the guard logs it once.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.util.types import AttributeValue
 
-from watchkit._internal import fork
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import EVENT_NAME, EVENTS, EVENTS_UNIT
-from watchkit._internal.state import STATE, get_logger
-from watchkit._metrics import Counter, attributes_key, validate_name
+from watchkit._internal.state import STATE, bound, get_logger
+from watchkit._metrics import Counter, attributes_key, record, validate_name
 from watchkit.redaction import redact_attributes
 
 __all__ = ["event"]
@@ -42,38 +40,22 @@ _COUNTER = Counter(EVENTS, EVENTS_UNIT, "Business events emitted with watchkit.e
 _MAX_NAMES_CACHED = 4096
 
 
-class _Events:
-    def __init__(self) -> None:
-        self.generation = -1
-        self.logger: Logger | None = None
-        # Event name -> (counter attributes, their guard key); validated names only.
-        self.names: dict[str, tuple[dict[str, Any], Any]] = {}
-        self._lock = threading.Lock()
-
-    def bind(self) -> Logger | None:
-        with self._lock:
-            generation = STATE.generation
-            self.logger = get_logger() if STATE.enabled else None
-            self.generation = generation
-        return self.logger
-
-    def name(self, name: str) -> tuple[dict[str, Any], Any]:
-        validate_name(name, "event name")
-        attributes = {EVENT_NAME: name}
-        found = (attributes, attributes_key(attributes))
-        if len(self.names) < _MAX_NAMES_CACHED:
-            self.names[name] = found
-        return found
+def _logger() -> Logger | None:
+    return get_logger() if STATE.enabled else None
 
 
-_EVENTS = _Events()
+_LOGGER = bound(_logger)
+# Event name -> (counter attributes, their guard key); validated names only.
+_NAMES: dict[str, tuple[dict[str, Any], Any]] = {}
 
 
-def _after_fork_in_child() -> None:  # a lock held by another thread at the fork
-    _EVENTS._lock = threading.Lock()
-
-
-fork.at_fork(fork.LOCKS, "events.lock", _after_fork_in_child)
+def _name(name: str) -> tuple[dict[str, Any], Any]:
+    validate_name(name, "event name")
+    attributes = {EVENT_NAME: name}
+    found = (attributes, attributes_key(attributes))
+    if len(_NAMES) < _MAX_NAMES_CACHED:
+        _NAMES[name] = found
+    return found
 
 
 def event(
@@ -91,32 +73,23 @@ def event(
         >>> watchkit.event("order.placed", {"payment.method": "card"}, basket_items=3)
     """
     try:
-        events = _EVENTS
-        logger = events.logger if events.generation == STATE.generation else events.bind()
+        logger = _LOGGER.get()
         if logger is None:
             return
-        found = events.names.get(name)
+        found = _NAMES.get(name)
         if found is None:
-            found = events.name(name)
-        record: dict[str, Any] = dict(attributes) if attributes else {}
+            found = _name(name)
+        fields: dict[str, Any] = dict(attributes) if attributes else {}
         if kw:
-            record.update(kw)
-        record[EVENT_NAME] = name
-        record = redact_attributes(record)
+            fields.update(kw)
+        fields[EVENT_NAME] = name
+        fields = redact_attributes(fields)
         logger.emit(
             severity_number=SeverityNumber.INFO,
             severity_text="INFO",
-            attributes=record,
+            attributes=fields,
             event_name=name,
         )
-        counter = _COUNTER
-        if counter._generation != STATE.generation:
-            counter._bind()
-        sdk = counter._sdk
-        if sdk is not None:
-            counter_attributes, key = found
-            if key not in counter._seen:
-                counter_attributes = counter._admit(key, counter_attributes)  # type: ignore[assignment]
-            sdk.add(1, counter_attributes)
+        record(_COUNTER, 1, *found)
     except Exception:
         report("watchkit.event")

@@ -43,8 +43,7 @@ The flow's attributes go on metric points, so keep them low-cardinality
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from time import perf_counter
 from types import TracebackType
@@ -55,7 +54,6 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from watchkit._internal import fork
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import (
     ERROR_TYPE,
@@ -67,17 +65,10 @@ from watchkit._internal.semconv import (
     FLOW_OUTCOME,
     FLOW_OUTCOME_ERROR,
     FLOW_OUTCOME_SUCCESS,
-    OTEL_METRIC_OVERFLOW,
     UNIT_SECONDS,
 )
-from watchkit._internal.state import STATE
 from watchkit._internal.wrapping import instrument
-from watchkit._metrics import (
-    Histogram,
-    ObservableUpDownCounter,
-    attributes_key,
-    cardinality_limit,
-)
+from watchkit._metrics import Histogram, InFlight, attributes_key, record
 from watchkit._tracing import TRACER, _check_attributes, error_type, record_error
 from watchkit.redaction import redact_attributes
 
@@ -97,68 +88,7 @@ _MAX_FLOWS_CACHED = 1024
 _FLOWS: dict[Any, Flow] = {}
 
 
-class _Active:
-    """Flows in progress, by name: the data behind ``watchkit.flow.active``.
-
-    A list per name, appended to and popped from (both atomic in CPython), so
-    the hot path takes no lock; the callback reads ``len()`` at collection.
-    Names beyond the cardinality limit share one overflow list. A name is
-    reported to a pipeline only once a flow of that name ran in it (then also
-    at 0), so flows of an earlier pipeline (or test) do not show up in a new one.
-    """
-
-    def __init__(self) -> None:
-        self.by_name: dict[str, tuple[list[None], Mapping[str, AttributeValue]]] = {}
-        self.overflow: list[None] = []
-        # Slot (by identity) -> the pipeline generation it last ran in.
-        self.touched: dict[int, int] = {}
-        self._lock = threading.Lock()
-
-    def after_fork_in_child(self) -> None:
-        # Flows in progress in the parent are not in progress in the child
-        # (its other threads are gone); the lock may have been held at the fork.
-        self._lock = threading.Lock()
-        for slot, _ in list(self.by_name.values()):
-            slot.clear()
-        self.overflow.clear()
-
-    def touch(self, slot: list[None], generation: int) -> None:
-        self.touched[id(slot)] = generation
-
-    def slot(self, name: str) -> list[None]:
-        found = self.by_name.get(name)
-        if found is not None:
-            return found[0]
-        with self._lock:
-            found = self.by_name.get(name)
-            if found is not None:
-                return found[0]
-            if len(self.by_name) >= cardinality_limit():
-                return self.overflow
-            slot: list[None] = []
-            self.by_name[name] = (slot, {FLOW_NAME: name})
-            return slot
-
-    def observe(self) -> Iterable[tuple[float, Mapping[str, AttributeValue]]]:
-        generation = STATE.generation
-        touched = self.touched
-        observations: list[tuple[float, Mapping[str, AttributeValue]]] = [
-            (len(slot), attributes)
-            for slot, attributes in list(self.by_name.values())
-            if slot or touched.get(id(slot)) == generation
-        ]
-        overflow = self.overflow
-        if overflow or touched.get(id(overflow)) == generation:
-            observations.append((len(overflow), {OTEL_METRIC_OVERFLOW: True}))
-        return observations
-
-
-_ACTIVE = _Active()
-fork.at_fork(fork.LOCKS, "flows.active", _ACTIVE.after_fork_in_child)
-_ACTIVE_GAUGE = ObservableUpDownCounter(
-    FLOW_ACTIVE, FLOW_ACTIVE_UNIT, "watchkit flows in progress, by name.", _ACTIVE.observe, None
-)
-_ACTIVE_GAUGE._activate()
+_ACTIVE = InFlight(FLOW_ACTIVE, FLOW_ACTIVE_UNIT, "watchkit flows in progress, by name.")
 
 
 class FlowRun:
@@ -244,7 +174,6 @@ class Flow:
 
     __slots__ = (
         "_active",
-        "_active_generation",
         "_errors",
         "_span_attributes",
         "_success",
@@ -273,8 +202,7 @@ class Flow:
         }
         self._success_key = attributes_key(self._success)
         self._errors: dict[str, tuple[dict[str, Any], Any]] = {}
-        self._active = _ACTIVE.slot(name)
-        self._active_generation = -1
+        self._active = _ACTIVE.slot({FLOW_NAME: name}, name)
 
     # Hooks for watchkit._internal.wrapping ------------------------------------
     def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowRun | None:
@@ -287,11 +215,7 @@ class Flow:
             context = _set_span_in_context(span)
             run = FlowRun(self, span, context)
             run._token = _attach(context)
-            self._active.append(None)
-            generation = STATE.generation
-            if self._active_generation != generation:
-                self._active_generation = generation
-                _ACTIVE.touch(self._active, generation)
+            _ACTIVE.enter(self._active)
             run._start = perf_counter()
             return run
         except Exception:
@@ -321,9 +245,7 @@ class Flow:
                 if run._token is not None:
                     _detach(run._token)
                 run._span.end()
-                active = self._active
-                if active:  # empty only for a run begun before a fork, ended in the child
-                    active.pop()
+                _ACTIVE.leave(self._active)
         except Exception:
             report("watchkit.flow end")
 
@@ -343,19 +265,11 @@ class Flow:
             report("watchkit.flow resume")
 
     def _record(self, duration: float, failure: str | None) -> None:
-        histogram = _DURATION
-        if histogram._generation != STATE.generation:
-            histogram._bind()
-        sdk = histogram._sdk
-        if sdk is None:
-            return
         if failure is None:
-            attributes, key = self._success, self._success_key
+            record(_DURATION, duration, self._success, self._success_key)
         else:
             attributes, key = self._error_attributes(failure)
-        if key not in histogram._seen:
-            attributes = histogram._admit(key, attributes)  # type: ignore[assignment]
-        sdk.record(duration, attributes)
+            record(_DURATION, duration, attributes, key)
 
     def _error_attributes(self, kind: str) -> tuple[dict[str, Any], Any]:
         found = self._errors.get(kind)

@@ -36,7 +36,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, overload
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
@@ -44,8 +44,13 @@ from opentelemetry.util.types import AttributeValue
 from watchkit._internal import fork
 from watchkit._internal import settings as _settings
 from watchkit._internal.guard import internal_logger, report
-from watchkit._internal.semconv import OTEL_METRIC_OVERFLOW, RESERVED_METRIC_PREFIX, UNIT_SECONDS
-from watchkit._internal.state import STATE, get_meter
+from watchkit._internal.semconv import (
+    OTEL_METRIC_OVERFLOW,
+    RESERVED_METRIC_PREFIX,
+    SCOPE,
+    UNIT_SECONDS,
+)
+from watchkit._internal.state import STATE, PerPipeline, bound, get_meter
 
 __all__ = [
     "Attributes",
@@ -53,10 +58,14 @@ __all__ = [
     "Gauge",
     "GaugeCallback",
     "Histogram",
+    "InFlight",
+    "ObservableGauge",
+    "Slot",
     "UpDownCounter",
     "counter",
     "gauge",
     "histogram",
+    "record",
     "up_down_counter",
 ]
 
@@ -167,84 +176,107 @@ def _merge(attributes: Attributes | None, extra: dict[str, Any]) -> Attributes |
     return {**attributes, **extra}
 
 
+class _Binding:
+    """What one instrument holds for one pipeline: the SDK call and the guard's series."""
+
+    __slots__ = ("limit", "record", "seen", "warned")
+
+    def __init__(self, record: Callable[..., None] | None, limit: int) -> None:
+        self.record = record
+        """The SDK instrument's ``add``/``record``/``set``; None when telemetry is off."""
+        self.seen: set[Any] = set()
+        self.limit = limit
+        self.warned = False
+
+
+def _warn_limit(kind: str, name: str, limit: int) -> None:
+    internal_logger.warning(
+        "watchkit: %s %r reached its cardinality limit of %d attribute sets; further "
+        "new attribute sets are recorded as one series with otel.metric.overflow=true. "
+        "Remove high-cardinality attributes (ids, raw paths) or raise "
+        "configure(cardinality_limit=...).",
+        kind,
+        name,
+        limit,
+    )
+
+
 class _Instrument:
-    """Shared machinery: definition, rebinding per pipeline, cardinality guard."""
+    """Shared machinery: definition, one binding per pipeline, cardinality guard."""
 
     kind: ClassVar[str] = "instrument"
 
-    def __init__(self, name: str, unit: str, description: str) -> None:
+    def __init__(self, name: str, unit: str, description: str, *, scope: str = SCOPE) -> None:
         self.name = name
         self.unit = unit
         self.description = description
-        self._generation = -1
-        self._sdk: Any = None
-        self._seen: set[Any] = set()
-        self._limit = _DEFAULT_CARDINALITY_LIMIT
-        self._warned = False
+        self.scope = scope
+        self._binding: PerPipeline[_Binding] = bound(self._bind)
         self._lock = threading.Lock()
         _instruments.add(self)
 
     def _identity(self) -> tuple[Any, ...]:
         return (type(self), self.unit, self.description)
 
-    def _create(self) -> Any:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    def _create(self) -> Callable[..., None] | None:
+        """The SDK call this instrument records with, in the current pipeline."""
+        return None
 
     def _activate(self) -> None:
         """Called once when the definition is accepted (observables register here)."""
 
-    def _bind(self) -> None:
-        """Point at the current pipeline (called when STATE.generation moved)."""
-        with self._lock:
-            generation = STATE.generation
-            if generation == self._generation:
-                return
-            self._sdk = self._create() if STATE.enabled else None
-            self._reset_guard(generation)
-
-    def _reset_guard(self, generation: int) -> None:
+    def _bind(self) -> _Binding:
         # A new pipeline starts with no series, so the guard starts afresh.
-        self._seen = set()
-        self._limit = cardinality_limit()
-        self._warned = False
-        self._generation = generation
+        return _Binding(self._create() if STATE.enabled else None, cardinality_limit())
 
-    def _admit(self, key: Any, attributes: Attributes) -> Attributes:
+    def _admit(self, binding: _Binding, key: Any, attributes: Attributes) -> Attributes:
         """Slow path of the guard: a new attribute set. Returns what to record."""
         with self._lock:
-            seen = self._seen
+            seen = binding.seen
             if key in seen:
                 return attributes
-            if len(seen) < self._limit:
+            if len(seen) < binding.limit:
                 seen.add(key)
                 return attributes
-            warn = not self._warned
-            self._warned = True
+            warn = not binding.warned
+            binding.warned = True
         if warn:
-            internal_logger.warning(
-                "watchkit: %s %r reached its cardinality limit of %d attribute sets; further "
-                "new attribute sets are recorded as one series with otel.metric.overflow=true. "
-                "Remove high-cardinality attributes (ids, raw paths) or raise "
-                "configure(cardinality_limit=...).",
-                self.kind,
-                self.name,
-                self._limit,
-            )
+            _warn_limit(self.kind, self.name, binding.limit)
         return _OVERFLOW
-
-    def _guard(self, attributes: Attributes) -> Attributes:
-        key = attributes_key(attributes)
-        if key in self._seen:
-            return attributes
-        return self._admit(key, attributes)
 
     @property
     def series(self) -> int:
         """Distinct attribute sets admitted in the current pipeline (for diagnostics)."""
-        return len(self._seen)
+        binding = self._binding.peek()
+        return 0 if binding is None else len(binding.seen)
 
     def __repr__(self) -> str:
         return f"<watchkit {self.kind} {self.name!r} unit={self.unit!r}>"
+
+
+def record(
+    instrument: Counter | UpDownCounter | Histogram | Gauge,
+    value: float,
+    attributes: Attributes | None,
+    key: Any = None,
+) -> None:
+    """The one record path of every synchronous instrument (internal).
+
+    Binds to the current pipeline, applies the cardinality guard and calls the
+    SDK. ``key`` is ``attributes_key(attributes)`` when the caller keeps it
+    (flows and events precompute theirs). Raises what the SDK raises: callers
+    on a request path wrap it in ``except Exception: report(...)``.
+    """
+    binding = instrument._binding.get()
+    sdk = binding.record
+    if sdk is None:
+        return
+    if attributes:
+        if key is None:
+            key = attributes_key(attributes)
+        if key not in binding.seen:
+            attributes = instrument._admit(binding, key, attributes)
+    sdk(value, attributes)
 
 
 class Counter(_Instrument):
@@ -252,8 +284,8 @@ class Counter(_Instrument):
 
     kind = "counter"
 
-    def _create(self) -> Any:
-        return get_meter().create_counter(self.name, self.unit, self.description)
+    def _create(self) -> Callable[..., None]:
+        return get_meter(self.scope).create_counter(self.name, self.unit, self.description).add
 
     def add(
         self, amount: float = 1, attributes: Attributes | None = None, /, **kw: AttributeValue
@@ -267,18 +299,7 @@ class Counter(_Instrument):
             >>> orders.add(1, {"payment.method": "card"}, channel="app")
         """
         try:
-            if self._generation != STATE.generation:
-                self._bind()
-            sdk = self._sdk
-            if sdk is None:
-                return
-            if kw:
-                attributes = _merge(attributes, kw)
-            if attributes:
-                key = attributes_key(attributes)
-                if key not in self._seen:
-                    attributes = self._admit(key, attributes)
-            sdk.add(amount, attributes)
+            record(self, amount, _merge(attributes, kw) if kw else attributes)
         except Exception:
             report("watchkit counter add")
 
@@ -288,8 +309,9 @@ class UpDownCounter(_Instrument):
 
     kind = "up-down counter"
 
-    def _create(self) -> Any:
-        return get_meter().create_up_down_counter(self.name, self.unit, self.description)
+    def _create(self) -> Callable[..., None]:
+        meter = get_meter(self.scope)
+        return meter.create_up_down_counter(self.name, self.unit, self.description).add
 
     def add(
         self, amount: float, attributes: Attributes | None = None, /, **kw: AttributeValue
@@ -302,18 +324,7 @@ class UpDownCounter(_Instrument):
             >>> queue.add(-1, station="grill")
         """
         try:
-            if self._generation != STATE.generation:
-                self._bind()
-            sdk = self._sdk
-            if sdk is None:
-                return
-            if kw:
-                attributes = _merge(attributes, kw)
-            if attributes:
-                key = attributes_key(attributes)
-                if key not in self._seen:
-                    attributes = self._admit(key, attributes)
-            sdk.add(amount, attributes)
+            record(self, amount, _merge(attributes, kw) if kw else attributes)
         except Exception:
             report("watchkit up_down_counter add")
 
@@ -324,9 +335,15 @@ class Histogram(_Instrument):
     kind = "histogram"
 
     def __init__(
-        self, name: str, unit: str, description: str, buckets: tuple[float, ...] | None
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        buckets: tuple[float, ...] | None,
+        *,
+        scope: str = SCOPE,
     ) -> None:
-        super().__init__(name, unit, description)
+        super().__init__(name, unit, description, scope=scope)
         self.buckets = buckets
 
     def _identity(self) -> tuple[Any, ...]:
@@ -339,12 +356,16 @@ class Histogram(_Instrument):
             return STATE.duration_buckets
         return None
 
-    def _create(self) -> Any:
-        return get_meter().create_histogram(
-            self.name,
-            self.unit,
-            self.description,
-            explicit_bucket_boundaries_advisory=self._boundaries(),
+    def _create(self) -> Callable[..., None]:
+        return (
+            get_meter(self.scope)
+            .create_histogram(
+                self.name,
+                self.unit,
+                self.description,
+                explicit_bucket_boundaries_advisory=self._boundaries(),
+            )
+            .record
         )
 
     def record(
@@ -357,81 +378,121 @@ class Histogram(_Instrument):
             >>> basket.record(42.5, channel="web")
         """
         try:
-            if self._generation != STATE.generation:
-                self._bind()
-            sdk = self._sdk
-            if sdk is None:
-                return
-            if kw:
-                attributes = _merge(attributes, kw)
-            if attributes:
-                key = attributes_key(attributes)
-                if key not in self._seen:
-                    attributes = self._admit(key, attributes)
-            sdk.record(value, attributes)
+            record(self, value, _merge(attributes, kw) if kw else attributes)
         except Exception:
             report("watchkit histogram record")
 
 
 class Gauge(_Instrument):
-    """A current value: queue depth, couriers online. See :func:`gauge`.
+    """A current value you set: couriers online, last batch size. See :func:`gauge`.
 
-    With a ``callback`` the gauge is observable: the callback is called at
-    each metric collection. Without one, call :meth:`set`.
+    A gauge defined with a ``callback`` is an :class:`ObservableGauge` instead,
+    which has no :meth:`set`.
     """
 
     kind = "gauge"
-    _create_observable: ClassVar[str] = "create_observable_gauge"
 
     def __init__(
         self,
         name: str,
         unit: str,
         description: str,
-        callback: GaugeCallback | None,
-        attributes: Attributes | None,
+        attributes: Attributes | None = None,
+        *,
+        scope: str = SCOPE,
     ) -> None:
-        super().__init__(name, unit, description)
+        super().__init__(name, unit, description, scope=scope)
+        self.attributes: Attributes = dict(attributes or {})
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (*super()._identity(), tuple(sorted(self.attributes.items())))
+
+    def _create(self) -> Callable[..., None]:
+        return get_meter(self.scope).create_gauge(self.name, self.unit, self.description).set
+
+    def set(
+        self, value: float, attributes: Attributes | None = None, /, **kw: AttributeValue
+    ) -> None:
+        """Set the current value for the series named by the attributes.
+
+        Example:
+            >>> couriers = gauge("docs.couriers.online", unit="{courier}")
+            >>> couriers.set(12, zone="north")
+        """
+        try:
+            merged = _merge(self.attributes, dict(attributes)) if attributes else self.attributes
+            record(self, value, _merge(merged, kw) if kw else merged)
+        except Exception:
+            report("watchkit gauge set")
+
+
+class ObservableGauge(_Instrument):
+    """A gauge whose ``callback`` is called at each collection. See :func:`gauge`.
+
+    Nothing records into it directly, so it has no ``set()``: misusing one is
+    a type error rather than a call that silently does nothing.
+    """
+
+    kind = "gauge"
+
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        callback: GaugeCallback,
+        attributes: Attributes | None = None,
+        *,
+        scope: str = SCOPE,
+    ) -> None:
+        super().__init__(name, unit, description, scope=scope)
         self.callback = callback
         self.attributes: Attributes = dict(attributes or {})
         self._callback_failed = False
 
-    def _activate(self) -> None:
-        if self.callback is not None:
-            self._register()
-            STATE.add_listener(self._on_pipeline_change)
-
     def _identity(self) -> tuple[Any, ...]:
         return (*super()._identity(), self.callback, tuple(sorted(self.attributes.items())))
 
-    def _create(self) -> Any:
-        return get_meter().create_gauge(self.name, self.unit, self.description)
-
-    # Observable form ---------------------------------------------------------
-    def _register(self) -> None:
-        # The SDK ignores a second registration of the same instrument on one
-        # provider, so registering on every pipeline change is idempotent.
-        getattr(get_meter(), self._create_observable)(
-            self.name, [self._observe], self.unit, self.description
-        )
+    def _activate(self) -> None:
+        self._on_pipeline_change()
+        STATE.add_listener(self._on_pipeline_change)
 
     def _on_pipeline_change(self) -> None:
+        # Runs under STATE.lock: the guard is rebound here, never from the
+        # callback, which the SDK calls from its reader thread.
+        self._binding.get()
         pipeline = STATE.pipeline
         if pipeline is not None and pipeline.enabled:
-            self._register()
+            # The SDK ignores a second registration of the same instrument on
+            # one provider, so registering on every pipeline change is idempotent.
+            get_meter(self.scope).create_observable_gauge(
+                self.name, [self._observe], self.unit, self.description
+            )
+
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, so ``set()`` on an observable is a type
+        # error; untyped code that calls it anyway is reported, never crashed.
+        def set(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                raise TypeError(
+                    f"gauge {self.name!r} has a callback; set() is only for gauges without one"
+                )
+            except TypeError:
+                report("watchkit gauge set")
+
+    def _guard(self, binding: _Binding, attributes: Attributes) -> Attributes:
+        key = attributes_key(attributes)
+        if key in binding.seen:
+            return attributes
+        return self._admit(binding, key, attributes)
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
         try:
-            generation = STATE.generation
-            if self._generation != generation:
-                # Called by the SDK at collection, possibly while a pipeline shuts
-                # down: reset the guard only; observing needs no SDK instrument.
-                with self._lock:
-                    self._reset_guard(generation)
-            callback = self.callback
-            assert callback is not None
+            binding = self._binding.peek()
+            if binding is None:  # pragma: no cover - bound by _activate
+                return []
             try:
-                result = callback()
+                result = self.callback()
             except Exception:
                 if not self._callback_failed:
                     self._callback_failed = True
@@ -444,58 +505,156 @@ class Gauge(_Instrument):
                     )
                 return []
             if isinstance(result, (int, float)):
-                return [Observation(result, self._guard(self.attributes) or None)]
+                own = self.attributes
+                return [Observation(result, self._guard(binding, own) if own else None)]
             observations = []
             for value, attributes in result:
                 merged = {**self.attributes, **attributes} if self.attributes else attributes
-                observations.append(Observation(value, self._guard(merged) if merged else None))
+                observations.append(
+                    Observation(value, self._guard(binding, merged) if merged else None)
+                )
             return observations
         except Exception:
             report("watchkit gauge callback")
             return []
 
-    # Synchronous form ----------------------------------------------------------
-    def set(
-        self, value: float, attributes: Attributes | None = None, /, **kw: AttributeValue
-    ) -> None:
-        """Set the current value of a gauge defined without a callback.
 
-        Example:
-            >>> couriers = gauge("docs.couriers.online", unit="{courier}")
-            >>> couriers.set(12, zone="north")
-        """
+class Slot(list[None]):
+    """One series of an :class:`InFlight`: one item per operation in progress."""
+
+    __slots__ = ("attributes", "generation")
+
+    def __init__(self, attributes: Attributes) -> None:
+        super().__init__()
+        self.attributes = attributes
+        self.generation = -1
+
+
+class InFlight:
+    """Operations in progress (flows, HTTP requests) as an observable up-down counter.
+
+    Internal. The hot path appends to and pops from a :class:`Slot` (both
+    atomic in CPython), so it takes no lock and costs no SDK call; the count is
+    read at collection. A series is reported to a pipeline once an operation
+    of it ran there, and from then on at every export of that pipeline, 0
+    included, up to its last export at shutdown: a backend must see the count
+    come back to 0, not keep the last non-zero value. Series of another
+    pipeline (an earlier test) stay out unless something of theirs is in
+    progress. Attribute sets beyond the cardinality limit share one overflow
+    series, with one warning naming the instrument.
+    """
+
+    kind: ClassVar[str] = "up-down counter"
+
+    def __init__(self, name: str, unit: str, description: str, *, scope: str = SCOPE) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.scope = scope
+        self._slots: dict[Any, Slot] = {}
+        self._overflow = Slot(_OVERFLOW)
+        # Meter provider -> ids of the slots used while it was the current one.
+        self._touched: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+        self._warned = False
+        self._lock = threading.Lock()
+        _in_flight.add(self)
+        with STATE.lock:
+            self._register()
+            STATE.add_listener(self._register)
+
+    def slot(self, attributes: Attributes, key: Any = None) -> Slot:
+        """The series for ``attributes`` (``key`` identifies them; default: the attributes)."""
+        if key is None:
+            key = attributes_key(attributes)
+        found = self._slots.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._slots.get(key)
+            if found is not None:
+                return found
+            limit = cardinality_limit()
+            if len(self._slots) >= limit:
+                warn, self._warned = not self._warned, True
+                if warn:
+                    _warn_limit(self.kind, self.name, limit)
+                return self._overflow
+            found = self._slots[key] = Slot(dict(attributes))
+            return found
+
+    def enter(self, slot: Slot) -> None:
+        """One more operation of ``slot`` in progress."""
+        slot.append(None)
+        if slot.generation != STATE.generation:
+            self._touch(slot)
+
+    @staticmethod
+    def leave(slot: Slot) -> None:
+        """One operation of ``slot`` finished."""
+        if slot:  # empty only for an operation begun before a fork, ended in the child
+            slot.pop()
+
+    def _touch(self, slot: Slot) -> None:
+        with self._lock:
+            generation = STATE.generation
+            pipeline = STATE.pipeline
+            if pipeline is not None:
+                touched = self._touched.get(pipeline.meter_provider)
+                if touched is None:
+                    touched = self._touched[pipeline.meter_provider] = set()
+                touched.add(id(slot))
+            slot.generation = generation
+
+    def _register(self) -> None:
+        pipeline = STATE.pipeline
+        if pipeline is None or not pipeline.enabled:
+            return
+        provider = pipeline.meter_provider
+        with self._lock:
+            touched = self._touched.get(provider)
+            if touched is None:
+                touched = self._touched[provider] = set()
+
+        # Bound to this provider's touched set, so its last collection, at its
+        # shutdown (after the pipeline stopped being current), still sees them.
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            return self._observe(touched)
+
+        get_meter(self.scope).create_observable_up_down_counter(
+            self.name, [observe], self.unit, self.description
+        )
+
+    def _observe(self, touched: set[int]) -> Iterable[Observation]:
         try:
-            if self.callback is not None:
-                raise TypeError(
-                    f"gauge {self.name!r} has a callback; set() is only for gauges without one"
-                )
-            if self._generation != STATE.generation:
-                self._bind()
-            sdk = self._sdk
-            if sdk is None:
-                return
-            attributes = _merge(_merge(self.attributes, dict(attributes or {})), kw)
-            if attributes:
-                attributes = self._guard(attributes)
-            sdk.set(value, attributes)
+            slots = [*self._slots.values(), self._overflow]
+            return [Observation(len(s), s.attributes) for s in slots if s or id(s) in touched]
         except Exception:
-            report("watchkit gauge set")
+            report("watchkit in-flight callback")
+            return []
+
+    def after_fork_in_child(self) -> None:
+        # Operations in progress in the parent are not in progress in the
+        # child (its other threads are gone); the lock may have been held.
+        self._lock = threading.Lock()
+        for slot in [*self._slots.values(), self._overflow]:
+            slot.clear()
+
+    def __repr__(self) -> str:
+        return f"<watchkit in-flight {self.kind} {self.name!r} unit={self.unit!r}>"
 
 
-class ObservableUpDownCounter(Gauge):
-    """Internal: an up-down counter whose value a callback reports (``watchkit.flow.active``)."""
-
-    kind = "observable up-down counter"
-    _create_observable = "create_observable_up_down_counter"
+_in_flight: weakref.WeakSet[InFlight] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
     # A lock another thread held at the fork stays held forever in the child:
-    # the next rebinding or new series would deadlock the worker.
+    # the next new series would deadlock the worker.
     global _registry_lock
     _registry_lock = threading.Lock()
     for instrument in list(_instruments):
         instrument._lock = threading.Lock()
+    for in_flight in list(_in_flight):
+        in_flight.after_fork_in_child()
 
 
 fork.at_fork(fork.LOCKS, "metrics.locks", _after_fork_in_child)
@@ -605,6 +764,28 @@ def histogram(
     return _define(checked.lower(), lambda: Histogram(checked, unit, description, bounds))
 
 
+@overload
+def gauge(
+    name: str,
+    *,
+    callback: GaugeCallback,
+    unit: str = "",
+    description: str = "",
+    attributes: Attributes | None = None,
+) -> ObservableGauge: ...
+
+
+@overload
+def gauge(
+    name: str,
+    *,
+    callback: None = None,
+    unit: str = "",
+    description: str = "",
+    attributes: Attributes | None = None,
+) -> Gauge: ...
+
+
 def gauge(
     name: str,
     *,
@@ -612,15 +793,16 @@ def gauge(
     unit: str = "",
     description: str = "",
     attributes: Attributes | None = None,
-) -> Gauge:
-    """Define (or get) a gauge: a value sampled at collection time, or set by you.
+) -> Gauge | ObservableGauge:
+    """Define (or get) a gauge: a value set by you, or sampled at collection time.
 
     Args:
         name: instrument name (OpenTelemetry name rules).
         callback: called at each metric collection; returns a number, or
             ``(value, attributes)`` pairs. Exceptions it raises are logged once
-            and that collection gets no value. Without a callback use
-            :meth:`Gauge.set`.
+            and that collection gets no value. With a callback the result is an
+            :class:`ObservableGauge` (which has no ``set()``); without one, a
+            :class:`Gauge`, whose :meth:`Gauge.set` you call.
         unit: UCUM unit.
         description: one line shown by backends.
         attributes: attributes added to every value.
@@ -636,6 +818,12 @@ def gauge(
     checked = _check_user_name(name)
     unit = _validate_unit(unit)
     description = _validate_description(description)
-    if callback is not None and not callable(callback):
+    if callback is None:
+        return _define(checked.lower(), lambda: Gauge(checked, unit, description, attributes))
+    if not callable(callback):
         raise ValueError(f"callback {callback!r} is invalid: use a function with no arguments")
-    return _define(checked.lower(), lambda: Gauge(checked, unit, description, callback, attributes))
+    observed = callback
+    return _define(
+        checked.lower(),
+        lambda: ObservableGauge(checked, unit, description, observed, attributes),
+    )

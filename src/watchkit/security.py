@@ -19,11 +19,23 @@ from opentelemetry._logs import SeverityNumber
 
 from watchkit._audit import audit
 from watchkit._internal import guard, semconv
-from watchkit._internal.state import STATE, get_logger, get_meter
+from watchkit._internal.state import get_logger
+from watchkit._metrics import Counter, attributes_key, record
 
 __all__ = ["LoginMonitor"]
 
 _SCOPE = "watchkit.security"
+_ATTEMPTS = Counter(semconv.SECURITY_LOGIN_ATTEMPTS, "{attempt}", "Login attempts.", scope=_SCOPE)
+_ALERTS = Counter(semconv.SECURITY_ALERTS, "{alert}", "Security alerts raised.", scope=_SCOPE)
+# Attribute sets and their guard keys, built once: the outcome is one of two.
+_OUTCOMES = {
+    outcome: (
+        {semconv.SECURITY_OUTCOME: outcome},
+        attributes_key({semconv.SECURITY_OUTCOME: outcome}),
+    )
+    for outcome in ("success", "failure")
+}
+_BRUTE_FORCE = {semconv.SECURITY_ALERT_KIND: "brute_force"}
 
 
 def _as_text(value: object) -> str:
@@ -92,9 +104,6 @@ class LoginMonitor:
         self._lock = threading.Lock()
         self._by_ip: OrderedDict[str, _Failures] = OrderedDict()
         self._by_user: OrderedDict[str, _Failures] = OrderedDict()
-        self._generation = -1
-        self._attempts: Any = None
-        self._alerts: Any = None
 
     def __len__(self) -> int:
         """Keys (IPs plus users) currently tracked."""
@@ -118,9 +127,7 @@ class LoginMonitor:
             if source_ip is not None:
                 details[semconv.CLIENT_ADDRESS] = source_ip
             audit("login", actor=user or "anonymous", outcome=outcome, **details)
-            if self._generation != STATE.generation:
-                self._bind()
-            self._attempts.add(1, {semconv.SECURITY_OUTCOME: outcome})
+            record(_ATTEMPTS, 1, *_OUTCOMES[outcome])
             alerts: list[tuple[str, str, int]] = []
             now = self._clock()
             with self._lock:
@@ -177,18 +184,8 @@ class LoginMonitor:
                 return
             del table[key]
 
-    def _bind(self) -> None:
-        meter = get_meter(_SCOPE)
-        self._attempts = meter.create_counter(
-            semconv.SECURITY_LOGIN_ATTEMPTS, unit="{attempt}", description="Login attempts."
-        )
-        self._alerts = meter.create_counter(
-            semconv.SECURITY_ALERTS, unit="{alert}", description="Security alerts raised."
-        )
-        self._generation = STATE.generation
-
     def _alert(self, kind: str, key: str, count: int) -> None:
-        self._alerts.add(1, {semconv.SECURITY_ALERT_KIND: "brute_force"})
+        record(_ALERTS, 1, _BRUTE_FORCE)
         who = semconv.CLIENT_ADDRESS if kind == "source_ip" else "user.name"
         window = int(self.window) if self.window.is_integer() else self.window
         get_logger(_SCOPE).emit(

@@ -79,7 +79,9 @@ def test_metric_types() -> None:
     orders.add(1, {"channel": "app"}, method="card")
     assert_type(watchkit.histogram("typing.basket", unit="EUR"), watchkit.Histogram)
     assert_type(watchkit.up_down_counter("typing.carts"), watchkit.UpDownCounter)
-    assert_type(watchkit.gauge("typing.depth", callback=lambda: 3), watchkit.Gauge)
+    assert_type(watchkit.gauge("typing.depth", callback=lambda: 3), watchkit.ObservableGauge)
+    assert_type(watchkit.gauge("typing.couriers"), watchkit.Gauge)
+    watchkit.gauge("typing.couriers").set(12, zone="north")
 
 
 def test_context_wrap_keeps_the_signature() -> None:
@@ -96,3 +98,5 @@ def _misuse_is_rejected_by_mypy() -> None:
     watchkit.flow("x").__enter__().fail(3)  # type: ignore[arg-type]
     watchkit.counter("typing.orders").add(1, {"channel": object()})  # type: ignore[dict-item]
     watchkit.context.wrap(fee)("x")  # type: ignore[arg-type]
+    # An observable gauge reports what its callback returns: nothing can set it.
+    watchkit.gauge("typing.depth", callback=lambda: 3).set(4)  # type: ignore[attr-defined]
