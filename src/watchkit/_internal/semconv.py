@@ -128,3 +128,18 @@ AUDIT_HASH: Final = "audit.hash"
 # Log-context keys bound while a request is handled.
 LOG_REQUEST_ID: Final = "request_id"
 LOG_HTTP_ROUTE: Final = "http.route"
+
+# Health checks (watchkit's own; no semconv exists). The status gauge is one
+# series per check valued 1 pass / 0.5 warn / 0 fail rather than an OpenMetrics
+# state set (three series per check, one of them 1): a third of the series,
+# `min()` across instances gives the worst status, and `< 1` alerts on any
+# degradation.
+HEALTH_CHECK_STATUS: Final = "watchkit.health.check.status"
+"""Gauge, unit ``1``: 1 pass, 0.5 warn, 0 fail, by check name and kind."""
+HEALTH_CHECK_DURATION: Final = "watchkit.health.check.duration"
+"""Histogram, unit ``s``: one point per check run, by check name and status."""
+HEALTH_CHECK_NAME: Final = "health.check.name"
+HEALTH_CHECK_KIND: Final = "health.check.kind"
+HEALTH_CHECK_RESULT: Final = "health.check.status"
+HEALTH_STATUS_VALUES: Final = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
+HEALTH_MEDIA_TYPE: Final = "application/health+json"
