@@ -335,3 +335,14 @@ def test_render_hides_exception_text_unless_details_are_enabled(registry):
     assert "db.internal" not in health.render(report).decode()
     detailed = json.loads(health.render(report, details=True))
     assert "db.internal.example" in detailed["checks"]["db:responseTime"][0]["output"]
+
+
+def test_public_all_is_sorted_and_resolves():
+    """watchkit.health publishes a sorted `__all__` of names that exist."""
+    import watchkit.integrations.health as adapters
+
+    for module in (health, adapters):
+        assert module.__all__ == sorted(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, name
+    assert health.Check.__module__ == "watchkit.health"

@@ -47,6 +47,9 @@ def fastapi_router(**options: Any) -> Any:
             status, body = await endpoints.respond(probe, authorization)
             return Response(body, status_code=status, media_type=media_type, headers=headers)
 
+        # FastAPI resolves annotations from the module's globals, where the
+        # lazily imported Request is not: give it the class itself.
+        probe_endpoint.__annotations__ = {"request": Request, "return": Response}
         return probe_endpoint
 
     for path, probe in endpoints.paths.items():
