@@ -29,7 +29,6 @@ from typing import Any
 
 from watchkit.health._builtins import disk, export, http, memory, redis, sql
 from watchkit.health._core import (
-    DEFAULT_TIMEOUT,
     Check,
     CheckFunction,
     CheckResult,
@@ -45,7 +44,6 @@ from watchkit.health._core import (
 from watchkit.health._endpoints import HealthEndpoints, health_paths, render, watch_sigterm
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
     "Check",
     "CheckFunction",
     "CheckResult",

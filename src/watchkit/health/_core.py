@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args, overload
 
 from watchkit._internal import fork
+from watchkit._internal.errors import exception_type, safe_str
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import (
     HEALTH_CHECK_DURATION,
@@ -45,10 +46,8 @@ from watchkit._internal.semconv import (
     UNIT_SECONDS,
 )
 from watchkit._metrics import Gauge, Histogram
-from watchkit._tracing import error_type
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
     "Check",
     "CheckFunction",
     "CheckResult",
@@ -379,10 +378,10 @@ class Check:
                 kind_of_error = "TimeoutError"
                 detail = f"no answer within {self.timeout:g} s"
             elif isinstance(error, Warn):
-                detail = str(error) or None
+                detail = safe_str(error) or None
             else:
-                kind_of_error = error_type(error)
-                detail = str(error) or kind_of_error
+                kind_of_error = exception_type(error)
+                detail = safe_str(error) or kind_of_error
         elif status == "fail" and observation is None:
             kind_of_error = "CheckFailed"
         measurement, value, unit = "responseTime", round(duration * 1000.0, 3), "ms"
