@@ -178,8 +178,6 @@ _STATUS_GAUGE = Gauge(
     HEALTH_CHECK_STATUS,
     "1",
     "watchkit health check status: 1 pass, 0.5 warn, 0 fail.",
-    None,
-    None,
 )
 _DURATION = Histogram(
     HEALTH_CHECK_DURATION, UNIT_SECONDS, "Duration of watchkit health check runs.", None
