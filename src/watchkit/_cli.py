@@ -1,12 +1,22 @@
 """``python -m watchkit``: command-line tools.
 
 Commands:
-    audit verify FILE    check the hash chain of an audit spool or exported
-                         JSON-lines file; exit 0 if intact, 1 at the first
-                         break (printed with its line number and reason),
-                         2 if the file cannot be read. A torn last
-                         line (crash mid-write) is reported as a
-                         warning, not a break.
+    audit verify FILE [FILE ...]
+                         check the hash chains of audit spool, quarantine or
+                         exported JSON-lines files (checked as one set: an
+                         export plus the quarantine file fill each other's
+                         gaps); exit 0 if intact, 1 at the first break
+                         (printed with its line number and reason), 2 if a
+                         file cannot be read. A torn last line (crash
+                         mid-write) is reported as a warning, not a break.
+    audit quarantine list [--dir DIR]
+                         show the audit records the collector rejected for
+                         good; exit 1 if the file has unreadable lines.
+    audit quarantine resend [--dir DIR] [--endpoint URL]
+                         send them again (OTLP settings from the environment,
+                         as configure() reads them); each record accepted is
+                         removed from the quarantine. Exit 0 when the
+                         quarantine is empty afterwards, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -24,33 +34,107 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="audit trail tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser(
-        "verify", help="check the hash chain of an audit spool or JSON-lines export"
+        "verify", help="check the hash chain of audit spool, quarantine or JSON-lines exports"
     )
-    verify.add_argument("file", help="path of the JSON-lines file")
+    verify.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines files")
+    quarantine = audit_commands.add_parser(
+        "quarantine", help="records the collector rejected for good"
+    )
+    quarantine_commands = quarantine.add_subparsers(dest="quarantine_command", required=True)
+    for name, text in (
+        ("list", "show the quarantined audit records"),
+        ("resend", "send the quarantined audit records again"),
+    ):
+        sub = quarantine_commands.add_parser(name, help=text)
+        sub.add_argument(
+            "--dir",
+            help="the audit spool directory (default: audit_spool_dir as configure() "
+            "resolves it from WATCHKIT_AUDIT_SPOOL_DIR and OTEL_SERVICE_NAME)",
+        )
+        if name == "resend":
+            sub.add_argument("--endpoint", help="OTLP endpoint (default: from the environment)")
     return parser
+
+
+def _verify(files: Sequence[str]) -> int:
+    from watchkit._audit.verify import verify_files
+
+    try:
+        result = verify_files(files)
+    except OSError as error:
+        print(f"cannot read {error.filename}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    if result.ok:
+        extra = f" ({result.quarantined} of them from the quarantine)" if result.quarantined else ""
+        print(f"OK: {result.records} audit records, chain intact{extra}")
+        if result.note:
+            print(f"warning: {result.note}")
+        return 0
+    where = f"{result.file} line {result.line}" if len(files) > 1 else f"line {result.line}"
+    print(f"BROKEN at {where}: {result.reason} ({result.records} records verified before it)")
+    return 1
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from watchkit._audit.shipper import resend_quarantine, spool_dir
+    from watchkit._audit.spool import Quarantine
+    from watchkit._exceptions import ConfigError
+    from watchkit._internal.settings import resolve
+
+    endpoint = getattr(args, "endpoint", None)
+    try:
+        settings = resolve(endpoint=endpoint)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    quarantine = Quarantine(args.dir or spool_dir(settings))
+    try:
+        contents = quarantine.read()
+    except OSError as error:
+        print(f"cannot read {quarantine.path}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    for number, problem in contents.problems:
+        print(
+            f"{quarantine.path} line {number}: {problem}; the line is kept, nothing was removed",
+            file=sys.stderr,
+        )
+    if args.quarantine_command == "list":
+        if not contents.records:
+            print(f"no audit records in quarantine ({quarantine.path})")
+        else:
+            print(f"{len(contents.records)} audit records in quarantine ({quarantine.path}):")
+        for number, record in contents.records:
+            attributes = record["attributes"]
+            meta = record.get("quarantine") or {}
+            print(
+                f"  line {number}: {attributes.get('event.name')} "
+                f"actor={attributes.get('audit.actor')} seq={attributes.get('audit.seq')} "
+                f"stream={attributes.get('audit.stream')} "
+                f"rejected: {meta.get('reason', '?')} at {meta.get('time', '?')}"
+            )
+        return 1 if contents.problems else 0
+    if settings.exporter != "otlp":
+        print(
+            "no OTLP endpoint configured: set OTEL_EXPORTER_OTLP_ENDPOINT or pass --endpoint",
+            file=sys.stderr,
+        )
+        return 2
+    report = resend_quarantine(settings, quarantine, contents)
+    print(f"re-sent {report.sent} audit records; {report.remaining} left in {quarantine.path}")
+    for number, reason in report.rejected:
+        print(f"  line {number}: rejected again ({reason})")
+    if report.failure:
+        print(f"stopped: {report.failure}", file=sys.stderr)
+    return 0 if report.remaining == 0 and not contents.problems else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "audit" and args.audit_command == "verify":
-        from watchkit._audit.verify import verify_file
-
-        try:
-            result = verify_file(args.file)
-        except OSError as error:
-            print(f"cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
-            return 2
-        if result.ok:
-            print(f"OK: {result.records} audit records, chain intact")
-            if result.note:
-                print(f"warning: {result.note}")
-            return 0
-        print(
-            f"BROKEN at line {result.line}: {result.reason} "
-            f"({result.records} records verified before it)"
-        )
-        return 1
+        return _verify(args.files)
+    if args.command == "audit" and args.audit_command == "quarantine":
+        return _quarantine(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -223,10 +223,17 @@ def build_metric_exporter(settings: OtlpSettings) -> MetricExporter:
     return _MetricExporter(factory, settings.endpoint)
 
 
-def build_log_exporter(settings: OtlpSettings) -> LogRecordExporter:
-    """An OTLP log-record exporter for ``settings`` with watchkit's safety wrapper."""
+def build_log_exporter(
+    settings: OtlpSettings,
+    adapt: Callable[[LogRecordExporter], LogRecordExporter] | None = None,
+) -> LogRecordExporter:
+    """An OTLP log-record exporter for ``settings`` with watchkit's safety wrapper.
 
-    def factory() -> LogRecordExporter:
+    ``adapt`` is applied to every SDK exporter built (again after a fork); the
+    audit shipper uses it to learn why an export failed.
+    """
+
+    def sdk_exporter() -> LogRecordExporter:
         if settings.protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
@@ -236,5 +243,8 @@ def build_log_exporter(settings: OtlpSettings) -> LogRecordExporter:
         )
 
         return HttpLogExporter(**_common_kwargs(settings))
+
+    def factory() -> LogRecordExporter:
+        return sdk_exporter() if adapt is None else adapt(sdk_exporter())
 
     return _LogExporter(factory, settings.endpoint)

@@ -62,6 +62,8 @@ class ExportStats:
     """Items lost because an export failed (collector down, refused, timed out)."""
     failed_exports: int = 0
     """Export calls that failed."""
+    quarantined: int = 0
+    """Audit records the collector rejected for good, moved to the audit quarantine (kept)."""
 
 
 @dataclass
@@ -88,6 +90,11 @@ class _Health:
             internal_logger.warning(
                 "watchkit: export to %s works again", display_endpoint(endpoint)
             )
+
+    def quarantined(self, signal: str, count: int) -> None:
+        """``count`` audit records were moved to the quarantine (not dropped)."""
+        with self.lock:
+            self.stat(signal).quarantined += count
 
     def failed(self, signal: str, endpoint: str, count: int) -> None:
         self._dropped(signal, endpoint, count, export_failed=True)
