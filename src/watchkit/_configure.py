@@ -34,6 +34,8 @@ class Telemetry:
         logger_provider: the OpenTelemetry logger provider in use.
     """
 
+    __module__ = "watchkit"
+
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         self._active = True

@@ -12,6 +12,8 @@ __all__ = ["ConfigError", "WatchkitError"]
 class WatchkitError(Exception):
     """Base class of every exception watchkit raises on purpose."""
 
+    __module__ = "watchkit"
+
 
 class ConfigError(WatchkitError, ValueError):
     """A configuration value is invalid.
@@ -25,3 +27,5 @@ class ConfigError(WatchkitError, ValueError):
     It subclasses :class:`ValueError` so that code catching bad values in
     general also catches it.
     """
+
+    __module__ = "watchkit"

@@ -94,6 +94,8 @@ _ACTIVE = InFlight(FLOW_ACTIVE, FLOW_ACTIVE_UNIT, "watchkit flows in progress, b
 class FlowRun:
     """One run of a flow: what ``with watchkit.flow(...) as f`` gives you."""
 
+    __module__ = "watchkit"
+
     __slots__ = (
         "_context",
         "_done",
@@ -172,6 +174,8 @@ class Flow:
     ``Flow`` may be used from many threads and tasks at once.
     """
 
+    __module__ = "watchkit"
+
     __slots__ = (
         "_active",
         "_errors",
@@ -205,7 +209,9 @@ class Flow:
         self._active = _ACTIVE.slot({FLOW_NAME: name}, name)
 
     # Hooks for watchkit._internal.wrapping ------------------------------------
-    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowRun | None:
+    def _begin(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> FlowRun | None:
         """Start a run and make its span current (internal; use ``with`` or ``@``)."""
         try:
             tracer = TRACER.get()
@@ -222,7 +228,7 @@ class Flow:
             report("watchkit.flow start")
             return None
 
-    def end(self, run: FlowRun, error: BaseException | None) -> None:
+    def _end(self, run: FlowRun, error: BaseException | None) -> None:
         """Finish a run: metrics, span status, context restored (internal)."""
         try:
             try:
@@ -249,7 +255,7 @@ class Flow:
         except Exception:
             report("watchkit.flow end")
 
-    def pause(self, run: FlowRun) -> None:
+    def _pause(self, run: FlowRun) -> None:
         """A generator flow yielded: restore the consumer's context (internal)."""
         try:
             if run._token is not None:
@@ -257,7 +263,7 @@ class Flow:
         except Exception:
             report("watchkit.flow pause")
 
-    def resume(self, run: FlowRun) -> None:
+    def _resume(self, run: FlowRun) -> None:
         """A generator flow resumes: make its span current again (internal)."""
         try:
             run._token = _attach(run._context)
@@ -283,11 +289,11 @@ class Flow:
     # Decorator ----------------------------------------------------------------
     def __call__(self, fn: F) -> F:
         """Decorate ``fn``: each call (or iteration, for generators) is one run."""
-        return instrument(fn, self)
+        return instrument(fn, _Hooks(self))
 
     # Context manager ------------------------------------------------------------
     def __enter__(self) -> FlowRun:
-        run = self.begin(None, (), {})
+        run = self._begin(None, (), {})
         if run is None:  # disabled: a handle that records nothing
             run = FlowRun(self, trace.INVALID_SPAN, otel_context.get_current())
             run._recording = False
@@ -327,7 +333,7 @@ class Flow:
             report("watchkit.flow exit")
             return
         if run._recording:
-            self.end(run, exc)
+            self._end(run, exc)
 
     async def __aenter__(self) -> FlowRun:
         return self.__enter__()
@@ -342,6 +348,18 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"<watchkit.Flow {self.name!r}>"
+
+
+class _Hooks:
+    """The wrapper factory's view of a :class:`Flow`: its hooks stay off the public class."""
+
+    __slots__ = ("begin", "end", "pause", "resume")
+
+    def __init__(self, flow: Flow) -> None:
+        self.begin = flow._begin
+        self.end = flow._end
+        self.pause = flow._pause
+        self.resume = flow._resume
 
 
 def _find_run(flow: Flow) -> FlowRun | None:

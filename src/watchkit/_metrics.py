@@ -282,6 +282,8 @@ def record(
 class Counter(_Instrument):
     """A monotonic sum: orders placed, payments failed. Create with :func:`counter`."""
 
+    __module__ = "watchkit"
+
     kind = "counter"
 
     def _create(self) -> Callable[..., None]:
@@ -307,6 +309,8 @@ class Counter(_Instrument):
 class UpDownCounter(_Instrument):
     """A sum that goes up and down: items in a queue, open carts. See :func:`up_down_counter`."""
 
+    __module__ = "watchkit"
+
     kind = "up-down counter"
 
     def _create(self) -> Callable[..., None]:
@@ -331,6 +335,8 @@ class UpDownCounter(_Instrument):
 
 class Histogram(_Instrument):
     """A distribution: order values, delivery distances, durations. See :func:`histogram`."""
+
+    __module__ = "watchkit"
 
     kind = "histogram"
 
@@ -389,6 +395,8 @@ class Gauge(_Instrument):
     A gauge defined with a ``callback`` is an :class:`ObservableGauge` instead,
     which has no :meth:`set`.
     """
+
+    __module__ = "watchkit"
 
     kind = "gauge"
 

@@ -36,11 +36,11 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 __all__ = ["ContextExecutor", "run_in_executor", "submit", "wrap"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Bind ``fn`` to the current context: wherever it is called, it runs in that context.
 
     Example:
@@ -52,10 +52,10 @@ def wrap(fn: Callable[P, R]) -> Callable[P, R]:
     """
     captured = contextvars.copy_context()
     if inspect.iscoroutinefunction(fn):
-        return cast(Callable[P, R], _wrap_coroutine_function(fn, captured))
+        return cast(Callable[_P, _R], _wrap_coroutine_function(fn, captured))
 
     @functools.wraps(fn)
-    def in_context(*args: P.args, **kwargs: P.kwargs) -> R:
+    def in_context(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         return captured.copy().run(fn, *args, **kwargs)
 
     return in_context
@@ -80,8 +80,8 @@ def _wrap_coroutine_function(
 
 
 def submit(
-    executor: Executor, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-) -> Future[R]:
+    executor: Executor, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs
+) -> Future[_R]:
     """``executor.submit(fn, ...)`` with the caller's context, for any executor.
 
     Example:
@@ -107,13 +107,13 @@ class ContextExecutor(ThreadPoolExecutor):
         [1, 2]
     """
 
-    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+    def submit(self, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_R]:
         return super().submit(
             functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         )
 
 
-async def run_in_executor(executor: Executor | None, fn: Callable[..., R], /, *args: Any) -> R:
+async def run_in_executor(executor: Executor | None, fn: Callable[..., _R], /, *args: Any) -> _R:
     """``loop.run_in_executor`` that keeps the caller's context (``None``: the default pool).
 
     Example:

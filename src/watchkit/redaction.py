@@ -38,7 +38,6 @@ __all__ = [
     "BUILTIN_KEYS",
     "REDACTED",
     "Redactor",
-    "current_redactor",
     "is_sensitive_key",
     "redact",
     "redact_attributes",
@@ -68,7 +67,7 @@ BUILTIN_KEYS: Final[tuple[str, ...]] = (
 
 # Nested structures deeper than this are not walked; what lies below is replaced
 # by the marker (it could hold anything, and recursion must stay bounded).
-MAX_DEPTH: Final = 16
+_MAX_DEPTH: Final = 16
 # A glued word ending in one of these names ("csrftoken", "userpassword") is
 # sensitive too. Names shorter than this are only matched as whole words, so
 # "ssn" does not match "lessn".
@@ -116,7 +115,7 @@ def _words(key: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in _WORD.findall(key))
 
 
-def luhn_valid(digits: str) -> bool:
+def _luhn_valid(digits: str) -> bool:
     """Whether a string of digits passes the Luhn checksum (card numbers do)."""
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -132,7 +131,7 @@ def luhn_valid(digits: str) -> bool:
 def _replace_builtin(match: re.Match[str]) -> str:
     if match.lastgroup == "card":
         digits = match.group().replace(" ", "").replace("-", "")
-        return REDACTED if luhn_valid(digits) else match.group()
+        return REDACTED if _luhn_valid(digits) else match.group()
     return REDACTED
 
 
@@ -294,7 +293,7 @@ class Redactor:
                 elif isinstance(value, str):
                     new = self.redact_string(value)
                 elif isinstance(value, (list, tuple)):
-                    new = self._walk_sequence(value, MAX_DEPTH - 1)
+                    new = self._walk_sequence(value, _MAX_DEPTH - 1)
                 else:
                     continue
                 if new is not value and new != value:
@@ -331,7 +330,7 @@ class _Walk:
             text = bytes(value).decode("utf-8", "backslashreplace")
             scrubbed = self.redactor.redact_string(text)
             return value if scrubbed == text else scrubbed
-        if depth >= MAX_DEPTH:
+        if depth >= _MAX_DEPTH:
             return REDACTED
         is_mapping = isinstance(value, Mapping)
         fields = getattr(type(value), "_fields", None)  # a namedtuple: judge its field names

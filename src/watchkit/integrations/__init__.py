@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpOptions", "instrument_fastapi", "instrument_flask", "instrument_starlette"]
 
+# Its public home, for repr() and the API reference; `_http` only defines it.
+HttpOptions.__module__ = __name__
+
 
 def _load(module: str, extra: str, framework: str) -> Any:
     try:

@@ -40,7 +40,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
-__all__ = ["ASGIApp", "Receive", "Scope", "Send", "WatchkitMiddleware"]
+__all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send", "WatchkitMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -188,6 +188,8 @@ class LogHandler(logging.Handler):
     plain ``LEVEL name: message`` lines, so nothing is lost.
     """
 
+    __module__ = "watchkit.logs"
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             formatter = RUNTIME.formatter
