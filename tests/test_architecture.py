@@ -54,7 +54,7 @@ PENDING: frozenset[tuple[str, str]] = frozenset(
         ("watchkit._internal.pipeline", "watchkit._export.console"),
         ("watchkit._internal.pipeline", "watchkit._export.otlp"),
         # Lifespan shutdown flushes through the life-cycle module instead of the pipeline.
-        ("watchkit.integrations._http", "watchkit._configure"),
+        ("watchkit.integrations._http.notices", "watchkit._configure"),
     }
 )
 # Only the integrations layer may import these (and only lazily, when used).
