@@ -441,6 +441,8 @@ class ObservableGauge(_Instrument):
     a type error rather than a call that silently does nothing.
     """
 
+    __module__ = "watchkit"
+
     kind = "gauge"
 
     def __init__(
