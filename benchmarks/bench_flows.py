@@ -23,6 +23,7 @@ so they include the cost of an ``await``; compare them with the async
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -132,6 +133,7 @@ def suites() -> list[Suite]:
         "async: watchkit.flow decorator": async_case(flow_async),
         "async: watchkit.flow async with": async_case(flow_async_with),
     }
+    error_cases = _error_cases(tracer)
     sacs = "OTel start_as_current_span decorator"
     asacs = "async: OTel start_as_current_span decorator"
     return [
@@ -153,6 +155,16 @@ def suites() -> list[Suite]:
             rounds=15,
         ),
         Suite(
+            "Flows and traced: a call that raises (exception event with stack trace)",
+            cases=error_cases,
+            budgets=[
+                Budget("watchkit.flow decorator, raising", _OTEL_RAISING, 1.0),
+                Budget("watchkit.traced, raising", _OTEL_RAISING, 1.0),
+            ],
+            number=500,
+            rounds=15,
+        ),
+        Suite(
             "Flows: per-call cost (async)",
             cases=async_cases,
             budgets=[
@@ -164,3 +176,41 @@ def suites() -> list[Suite]:
             rounds=15,
         ),
     ]
+
+
+_OTEL_RAISING = "OTel start_as_current_span decorator (SDK record_exception), raising"
+
+
+def _error_cases(tracer: Any) -> dict[str, Callable[..., object]]:
+    """A function that raises from five frames deep, caught by the caller.
+
+    The peer is what contrib and hand-written code do: ``start_as_current_span``
+    records the exception with the SDK's ``Span.record_exception`` (which on
+    Python 3.11+ re-parses each frame's source for the ``^^^`` markers).
+    """
+    import watchkit
+
+    class DeclinedError(Exception):
+        pass
+
+    def level(depth: int) -> int:
+        if depth == 0:
+            raise DeclinedError("card declined")
+        return level(depth - 1)
+
+    def fail() -> int:
+        return level(4)
+
+    def catching(fn: Callable[[], int]) -> Callable[[], None]:
+        def call() -> None:
+            with contextlib.suppress(DeclinedError):
+                fn()
+
+        return call
+
+    return {
+        "bare call that raises (caught)": catching(fail),
+        _OTEL_RAISING: catching(tracer.start_as_current_span("checkout.place_order")(fail)),
+        "watchkit.traced, raising": catching(watchkit.traced("checkout.place_order")(fail)),
+        "watchkit.flow decorator, raising": catching(watchkit.flow("checkout.place_order")(fail)),
+    }

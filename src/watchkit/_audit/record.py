@@ -22,6 +22,7 @@ from watchkit._audit.chain import CHAIN, HASH, PREV_HASH, SEQ, STREAM
 from watchkit._audit.shipper import current_trail
 from watchkit._audit.spool import SCOPE
 from watchkit._internal import guard, semconv
+from watchkit._internal.errors import safe_repr
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.state import STATE, get_logger
 from watchkit.redaction import REDACTED, current_redactor
@@ -82,17 +83,10 @@ def _attribute(value: Any) -> Any:
     ):
         return [_text(str(v)) if isinstance(v, str) else v for v in value]
     try:
-        text = json.dumps(value, sort_keys=True, default=_repr)
+        text = json.dumps(value, sort_keys=True, default=safe_repr)
     except Exception:
-        text = _repr(value)
+        text = safe_repr(value)
     return _text(text)
-
-
-def _repr(value: Any) -> str:
-    try:
-        return repr(value)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
 
 
 def _repr_or_str(value: Any) -> str:
@@ -101,7 +95,7 @@ def _repr_or_str(value: Any) -> str:
     try:
         return str(value)
     except Exception:
-        return _repr(value)
+        return safe_repr(value)
 
 
 def _iso(ns: int) -> str:

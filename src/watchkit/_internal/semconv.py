@@ -46,6 +46,11 @@ ERROR_TYPE_OTHER: Final = "_OTHER"
 EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+EXCEPTION_ESCAPED: Final = "exception.escaped"
+# Not an OpenTelemetry name: watchkit's stable id of an error's origin (type and
+# innermost application frames), on exception events and exception log records,
+# so a backend can count recurring errors.
+EXCEPTION_FINGERPRINT: Final = "exception.fingerprint"
 
 # Logs and events.
 EVENT_NAME: Final = "event.name"

@@ -119,6 +119,9 @@ class OTelExport:
             attributes[semconv.EXCEPTION_TYPE] = str(exc.get("type"))
             attributes[semconv.EXCEPTION_MESSAGE] = str(exc.get("message"))
             attributes[semconv.EXCEPTION_STACKTRACE] = stacktrace(exc)
+            found = exc.get("fingerprint")
+            if isinstance(found, str):
+                attributes[semconv.EXCEPTION_FINGERPRINT] = found
         record = event_dict.get("_record")
         timestamp = int(record.created * 1e9) if record is not None else time.time_ns()
         body = event_dict.get("event")

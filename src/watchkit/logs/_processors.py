@@ -23,6 +23,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from watchkit._internal.errors import fingerprint, safe_str
 from watchkit._internal.semconv import SERVICE_NAME
 from watchkit.redaction import REDACTED, current_redactor
 
@@ -121,7 +122,11 @@ def _frames(tb: TracebackType | None) -> list[dict[str, Any]]:
 
 
 def exception_to_dict(error: BaseException) -> dict[str, Any]:
-    """``{"type", "message", "frames": [{"file", "line", "function"}]}`` of ``error``.
+    """``{"type", "message", "frames", "fingerprint"}`` of ``error``.
+
+    ``frames`` is a list of ``{"file", "line", "function"}``.
+
+    ``fingerprint`` groups recurring errors (see :func:`watchkit._internal.errors.fingerprint`).
 
     Frames are innermost last, at most 50 (the innermost ones). A chained cause
     (``raise ... from``) or context is added under ``"cause"``, one level deep.
@@ -129,24 +134,18 @@ def exception_to_dict(error: BaseException) -> dict[str, Any]:
     """
     result: dict[str, Any] = {
         "type": type(error).__qualname__,
-        "message": _safe_str(error),
+        "message": safe_str(error),
         "frames": _frames(error.__traceback__),
+        "fingerprint": fingerprint(error),
     }
     cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     if cause is not None:
         result["cause"] = {
             "type": type(cause).__qualname__,
-            "message": _safe_str(cause),
+            "message": safe_str(cause),
             "frames": _frames(cause.__traceback__),
         }
     return result
-
-
-def _safe_str(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:
-        return f"<unprintable {type(error).__name__}>"
 
 
 def _exc_from(value: Any) -> BaseException | None:

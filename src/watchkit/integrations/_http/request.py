@@ -22,7 +22,8 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from watchkit._internal import guard, semconv
-from watchkit._internal.errors import exception_type, format_stacktrace, safe_str
+from watchkit._internal.errors import exception_type
+from watchkit._tracing import add_exception_event
 from watchkit.integrations._http.attributes import (
     metric_attributes,
     normal_scheme,
@@ -153,21 +154,7 @@ class ServerRequest:
         self.error_type = exception_type(exc)
         span = self.span
         if span is not None and span.is_recording():
-            message = safe_str(exc)
-            try:
-                from watchkit.redaction import redact
-
-                message = redact(message)
-            except Exception:
-                guard.report("http.fail.redact")
-            span.add_event(
-                "exception",
-                {
-                    semconv.EXCEPTION_TYPE: self.error_type,
-                    semconv.EXCEPTION_MESSAGE: message,
-                    semconv.EXCEPTION_STACKTRACE: format_stacktrace(exc),
-                },
-            )
+            add_exception_event(span, exc)
 
     def escaped(self, exc: BaseException, *, disconnected: bool = False) -> None:
         """An exception escaped the application to the server.
