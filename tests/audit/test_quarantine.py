@@ -16,7 +16,7 @@ from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.trace import INVALID_SPAN_CONTEXT
 
 import watchkit
-from tests.audit.helpers import make_trail
+from tests.audit.helpers import ScriptedExporter, make_trail
 from tests.helpers import run_python
 from tests.support.receiver import OtlpReceiver
 from watchkit._audit import shipper
@@ -91,7 +91,9 @@ def _fill(trail: shipper.Trail, count: int) -> None:
         )
 
 
-def test_one_bad_record_in_a_backlog_is_isolated_and_the_rest_flows(tmp_path: Path) -> None:
+def test_one_bad_record_in_a_backlog_is_isolated_and_the_rest_flows(
+    tmp_path: Path, telemetry: Any
+) -> None:
     """A refused batch is halved until the bad record is alone; it alone is quarantined."""
     verdicts = Verdicts()
     collector = _Refusing(verdicts, bad={300})
@@ -112,6 +114,7 @@ def test_one_bad_record_in_a_backlog_is_isolated_and_the_rest_flows(tmp_path: Pa
     assert entry[1]["attributes"]["audit.seq"] == 300
     assert entry[1]["quarantine"]["reason"] == "HTTP 400"
     assert collector.calls < 40  # bisection, not one request per record
+    assert telemetry.counter("watchkit.audit.quarantined", {"error.type": "HTTP 400"}) == 1
 
 
 def test_a_temporary_failure_is_never_quarantined(tmp_path: Path) -> None:
@@ -366,3 +369,21 @@ def test_an_unreadable_quarantine_is_a_clear_error(
     (tmp_path / QUARANTINE).mkdir()
     assert main(["audit", "quarantine", "list", "--dir", str(tmp_path)]) == 2
     assert QUARANTINE in capsys.readouterr().err
+
+
+def test_a_dead_collector_is_retried_per_backoff_not_per_new_record(tmp_path: Path) -> None:
+    """New records do not cut the backoff short: a burst while down costs one or two tries."""
+    collector = ScriptedExporter(ok=False)
+    calls = []
+    export = collector.export
+    collector.export = lambda batch: (calls.append(len(batch)), export(batch))[1]  # type: ignore[method-assign]
+    trail = make_trail(tmp_path, collector)
+    deadline = time.monotonic() + 0.8
+    seq = 0
+    while time.monotonic() < deadline:
+        seq += 1
+        trail.append({"audit.seq": seq}, 1, INVALID_SPAN_CONTEXT)
+        time.sleep(0.005)
+    trail.close()
+    assert seq > 50
+    assert len(calls) <= 3, f"{len(calls)} export attempts for {seq} records in 0.8 s"

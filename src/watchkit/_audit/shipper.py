@@ -42,6 +42,7 @@ from watchkit._internal import fork, semconv
 from watchkit._internal.diagnostics import export_health
 from watchkit._internal.guard import internal_logger
 from watchkit._internal.state import Pipeline
+from watchkit._metrics import Counter
 from watchkit._version import __version__
 
 if TYPE_CHECKING:
@@ -64,6 +65,12 @@ __all__ = [
 ]
 
 OUTCOME = semconv.AUDIT_OUTCOME
+_QUARANTINED = Counter(
+    semconv.AUDIT_QUARANTINED,
+    "{record}",
+    "Audit records the collector rejected for good, kept in the quarantine.",
+    scope=SCOPE,
+)
 
 _BATCH = 512
 _FSYNC_INTERVAL = 0.5  # seconds; the promise is "at least every second"
@@ -482,6 +489,7 @@ class Trail:
         self.limit = _BATCH
         self.quarantined += len(records)
         export_health.quarantined("log records", len(records))
+        _QUARANTINED.add(len(records), {semconv.ERROR_TYPE: reason.split(":", 1)[0]})
         if not self._warned:
             self._warned = True
             internal_logger.warning(

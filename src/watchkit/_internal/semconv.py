@@ -131,6 +131,7 @@ AUDIT_STREAM: Final = "audit.stream"
 AUDIT_SEQ: Final = "audit.seq"
 AUDIT_PREV_HASH: Final = "audit.prev_hash"
 AUDIT_HASH: Final = "audit.hash"
+AUDIT_QUARANTINED: Final = "watchkit.audit.quarantined"
 # Log-context keys bound while a request is handled.
 LOG_REQUEST_ID: Final = "request_id"
 LOG_HTTP_ROUTE: Final = "http.route"
