@@ -18,9 +18,10 @@ the request path. Defining the same name again with the same kind, unit and
 description returns the same object, so ``watchkit.counter("x").add(1)`` inline
 is cheap; a conflicting definition raises :class:`ValueError`.
 
-Cardinality guard: the OpenTelemetry Python SDK (1.45) keeps every attribute
+Cardinality guard: the OpenTelemetry Python SDK 1.45.1 keeps every attribute
 set it sees forever, so a user id fed as an attribute grows memory without
-bound. Each watchkit instrument admits at most ``cardinality_limit`` distinct
+bound (1.45.2 caps streams itself, silently; the guard keeps the bound, the
+setting and the warning the same on both, for one set lookup per record). Each watchkit instrument admits at most ``cardinality_limit`` distinct
 attribute sets per pipeline (``configure(cardinality_limit=...)``, default
 2000); later new sets are recorded into one overflow series with the single
 attribute ``otel.metric.overflow=true`` (the marker the OpenTelemetry
@@ -38,6 +39,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, overload
 
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
@@ -259,13 +261,17 @@ def record(
     value: float,
     attributes: Attributes | None,
     key: Any = None,
+    context: Context | None = None,
 ) -> None:
     """The one record path of every synchronous instrument (internal).
 
     Binds to the current pipeline, applies the cardinality guard and calls the
-    SDK. ``key`` is ``attributes_key(attributes)`` when the caller keeps it
-    (flows and events precompute theirs). Raises what the SDK raises: callers
-    on a request path wrap it in ``except Exception: report(...)``.
+    SDK. ``key`` identifies the attribute set for the guard, when the caller
+    has one already (flows and events keep ``attributes_key(attributes)``;
+    HTTP the inputs its cached attributes were built from); all callers of one
+    instrument must use the same kind of key. ``context`` is the SDK's (an
+    empty one: no exemplar). Raises what the SDK raises: callers on a request
+    path wrap it in ``except Exception: report(...)``.
     """
     binding = instrument._binding.get()
     sdk = binding.record
@@ -276,7 +282,10 @@ def record(
             key = attributes_key(attributes)
         if key not in binding.seen:
             attributes = instrument._admit(binding, key, attributes)
-    sdk(value, attributes)
+    if context is None:
+        sdk(value, attributes)
+    else:
+        sdk(value, attributes, context)
 
 
 class Counter(_Instrument):

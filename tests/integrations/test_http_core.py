@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import watchkit
+import watchkit.testing
 from watchkit import ConfigError
 from watchkit._internal import errors
 from watchkit.integrations import _http
@@ -268,3 +270,48 @@ def test_django_contrib_middleware_makes_watchkit_step_aside(caplog):
     middleware = [contrib, "watchkit.integrations.django.WatchkitMiddleware"]
     with override_settings(MIDDLEWARE=middleware), pytest.raises(MiddlewareNotUsed):
         WatchkitMiddleware(lambda request: None)
+
+
+async def test_last_export_after_a_request_carries_active_requests_zero(clean_env, capfd):
+    """Console exporter: after the request, every export (the shutdown's last one too) says 0."""
+    watchkit.configure(service_name="demo", exporter="console")
+    await _call(AsgiMiddleware(_plain))
+    assert watchkit.force_flush(timeout=5)
+    after = capfd.readouterr().err
+    line = r"http\.server\.active_requests\{http\.request\.method=GET url\.scheme=https\} +0\n"
+    assert re.search(line, after), after
+    assert watchkit.shutdown(timeout=5)
+    last = capfd.readouterr().err
+    assert re.search(line, last), last
+
+
+async def test_active_requests_of_another_pipeline_stay_out_of_this_one():
+    """A series whose requests all ran in an earlier capture is not reported to a new one."""
+    with watchkit.testing.capture() as first:
+        await _call(AsgiMiddleware(_plain), method="PUT")
+        assert first.counter("http.server.active_requests", {"http.request.method": "PUT"}) == 0
+    with watchkit.testing.capture() as second:
+        await _call(AsgiMiddleware(_plain), method="GET")
+        points = second.metric_points("http.server.active_requests")
+    assert [p.attributes["http.request.method"] for p in points] == ["GET"]
+
+
+async def test_http_duration_goes_through_the_cardinality_guard(clean_env, caplog):
+    """Routes the application makes up per request overflow into one series, with a warning."""
+    clean_env.setenv("WATCHKIT_CARDINALITY_LIMIT", "3")
+
+    class Route:  # what a badly written router would hand over: the raw path as template
+        def __init__(self, path):
+            self.path_format = path
+
+    async def by_path(scope, receive, send):
+        scope["route"] = Route(scope["path"])
+        await _plain(scope, receive, send)
+
+    with watchkit.testing.capture() as telemetry:
+        for n in range(6):
+            await _call(AsgiMiddleware(by_path), path=f"/orders/{n}")
+        points = telemetry.metric_points("http.server.request.duration")
+    assert len(points) == 4
+    assert sum(1 for p in points if p.attributes.get("otel.metric.overflow")) == 1
+    assert "'http.server.request.duration' reached its cardinality limit of 3" in caplog.text

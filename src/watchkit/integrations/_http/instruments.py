@@ -7,15 +7,12 @@ a request pays one integer comparison to get them.
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
-
-from opentelemetry.metrics import CallbackOptions, Observation
 
 from watchkit._exceptions import ConfigError
 from watchkit._internal import semconv
-from watchkit._internal.state import STATE, PerPipeline, bound, get_meter, get_tracer
+from watchkit._internal.state import STATE, PerPipeline, bound, get_tracer
+from watchkit._metrics import Histogram, InFlight
 from watchkit.integrations._http.attributes import active_attributes, clear_caches
 from watchkit.integrations._http.headers import QUERY_KEYS
 from watchkit.integrations._http.options import compile_patterns
@@ -25,53 +22,27 @@ if TYPE_CHECKING:
 
     from watchkit.redaction import Redactor
 
-__all__ = ["INSTRUMENTS", "Instruments", "active_add"]
+__all__ = [
+    "ACTIVE",
+    "DURATION",
+    "INSTRUMENTS",
+    "REQUEST_SIZE",
+    "RESPONSE_SIZE",
+    "Instruments",
+    "active_add",
+]
 
 
 class Instruments:
-    """The current pipeline's HTTP instruments, tracer, excluded URLs and redactor."""
+    """The current pipeline's tracer, excluded URLs and redactor (the metrics bind themselves)."""
 
-    __slots__ = (
-        "active",
-        "duration",
-        "enabled",
-        "excluded",
-        "redactor",
-        "request_size",
-        "response_size",
-        "tracer",
-    )
+    __slots__ = ("enabled", "excluded", "redactor", "tracer")
 
     def __init__(self) -> None:
         from watchkit.redaction import Redactor
 
         self.enabled = STATE.enabled
         self.tracer: trace.Tracer = get_tracer()
-        meter = get_meter()
-        self.duration = meter.create_histogram(
-            semconv.HTTP_SERVER_REQUEST_DURATION,
-            unit=semconv.UNIT_SECONDS,
-            description="Duration of HTTP server requests.",
-            explicit_bucket_boundaries_advisory=STATE.duration_buckets,
-        )
-        # Observed at collection from watchkit's own in-flight counts: an SDK
-        # UpDownCounter.add costs ~8 us, twice per request, on the hot path.
-        self.active = meter.create_observable_up_down_counter(
-            semconv.HTTP_SERVER_ACTIVE_REQUESTS,
-            callbacks=[_observe_active],
-            unit=semconv.UNIT_REQUESTS,
-            description="Number of active HTTP server requests.",
-        )
-        self.request_size = meter.create_histogram(
-            semconv.HTTP_SERVER_REQUEST_BODY_SIZE,
-            unit=semconv.UNIT_BYTES,
-            description="Size of HTTP server request bodies.",
-        )
-        self.response_size = meter.create_histogram(
-            semconv.HTTP_SERVER_RESPONSE_BODY_SIZE,
-            unit=semconv.UNIT_BYTES,
-            description="Size of HTTP server response bodies.",
-        )
         settings = _settings()
         excluded = settings.excluded_urls if settings is not None else ()
         self.excluded: re.Pattern[str] | None = compile_patterns(excluded)
@@ -94,21 +65,41 @@ def _instruments() -> Instruments:
 INSTRUMENTS: PerPipeline[Instruments] = bound(_instruments)
 """The :class:`Instruments` of the current pipeline."""
 
-_active_lock = threading.Lock()
-_active_counts: dict[tuple[str, str], int] = {}
+# Recorded through watchkit's one record path (pipeline binding, cardinality guard).
+DURATION = Histogram(
+    semconv.HTTP_SERVER_REQUEST_DURATION,
+    semconv.UNIT_SECONDS,
+    "Duration of HTTP server requests.",
+    None,
+)
+REQUEST_SIZE = Histogram(
+    semconv.HTTP_SERVER_REQUEST_BODY_SIZE,
+    semconv.UNIT_BYTES,
+    "Size of HTTP server request bodies.",
+    None,
+)
+RESPONSE_SIZE = Histogram(
+    semconv.HTTP_SERVER_RESPONSE_BODY_SIZE,
+    semconv.UNIT_BYTES,
+    "Size of HTTP server response bodies.",
+    None,
+)
+# Observed at collection from watchkit's own in-flight counts: an SDK
+# UpDownCounter.add costs ~8 us, twice per request, on the hot path.
+ACTIVE = InFlight(
+    semconv.HTTP_SERVER_ACTIVE_REQUESTS,
+    semconv.UNIT_REQUESTS,
+    "Number of active HTTP server requests.",
+)
 
 
 def active_add(method: str, scheme: str, delta: int) -> None:
     """Count a request in (``+1``) or out (``-1``) of ``http.server.active_requests``."""
-    key = (method, scheme)
-    with _active_lock:
-        _active_counts[key] = _active_counts.get(key, 0) + delta
-
-
-def _observe_active(options: CallbackOptions) -> Iterable[Observation]:
-    with _active_lock:
-        items = list(_active_counts.items())
-    return [Observation(count, active_attributes(*key)) for key, count in items]
+    slot = ACTIVE.slot(active_attributes(method, scheme), (method, scheme))
+    if delta > 0:
+        ACTIVE.enter(slot)
+    else:
+        ACTIVE.leave(slot)
 
 
 def _settings() -> Any:

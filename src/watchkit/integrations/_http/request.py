@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from watchkit._internal import guard, semconv
 from watchkit._internal.errors import exception_type
+from watchkit._metrics import record
 from watchkit._tracing import add_exception_event
 from watchkit.integrations._http.attributes import (
     metric_attributes,
@@ -32,7 +33,14 @@ from watchkit.integrations._http.attributes import (
     status_text,
 )
 from watchkit.integrations._http.headers import capture_headers, redact_query
-from watchkit.integrations._http.instruments import INSTRUMENTS, Instruments, active_add
+from watchkit.integrations._http.instruments import (
+    DURATION,
+    INSTRUMENTS,
+    REQUEST_SIZE,
+    RESPONSE_SIZE,
+    Instruments,
+    active_add,
+)
 from watchkit.integrations._http.options import HttpConfig
 from watchkit.integrations._http.parsing import request_id_from
 
@@ -208,17 +216,16 @@ class ServerRequest:
             error_type = None
         if error_type is None and status is not None and status >= 500:
             error_type = status_text(status)
-        instruments = self.instruments
         if not self.websocket:
-            attrs = metric_attributes(
-                self.method, self.route, status, self.scheme, self.version, error_type
-            )
-            instruments.duration.record(duration, attrs)
+            # These inputs determine the attributes: the guard's key, with no set to build.
+            key = (self.method, self.route, status, self.scheme, self.version, error_type)
+            attrs = metric_attributes(*key)
+            record(DURATION, duration, attrs, key)
             if self.request_size is not None:
-                instruments.request_size.record(self.request_size, attrs, context=_NO_EXEMPLAR)
+                record(REQUEST_SIZE, self.request_size, attrs, key, _NO_EXEMPLAR)
             if self.response_size >= 0:  # -1: not known (e.g. Django streaming)
                 # No exemplar here (empty context): the duration point links the trace.
-                instruments.response_size.record(self.response_size, attrs, context=_NO_EXEMPLAR)
+                record(RESPONSE_SIZE, self.response_size, attrs, key, _NO_EXEMPLAR)
             active_add(self.method, self.scheme, -1)
         span = self.span
         if span is not None:
