@@ -21,7 +21,8 @@ is cheap; a conflicting definition raises :class:`ValueError`.
 Cardinality guard: the OpenTelemetry Python SDK 1.45.1 keeps every attribute
 set it sees forever, so a user id fed as an attribute grows memory without
 bound (1.45.2 caps streams itself, silently; the guard keeps the bound, the
-setting and the warning the same on both, for one set lookup per record). Each watchkit instrument admits at most ``cardinality_limit`` distinct
+setting and the warning the same on both, for one set lookup per record).
+Each watchkit instrument admits at most ``cardinality_limit`` distinct
 attribute sets per pipeline (``configure(cardinality_limit=...)``, default
 2000); later new sets are recorded into one overflow series with the single
 attribute ``otel.metric.overflow=true`` (the marker the OpenTelemetry
