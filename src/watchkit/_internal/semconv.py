@@ -111,6 +111,41 @@ HTTP_KNOWN_METHODS: Final[frozenset[str]] = frozenset(
 # watchkit's own request attributes (no semconv exists).
 WATCHKIT_REQUEST_ID: Final = "watchkit.request.id"
 WATCHKIT_CLIENT_DISCONNECTED: Final = "watchkit.http.client_disconnected"
+# Database client (docs/db/database-metrics.md, database-spans.md). The duration
+# metric is stable; pool metrics are development. Buckets: the semconv set plus
+# 0.3, the critical latency our users alert on, so that ratio is exact.
+DB_CLIENT_OPERATION_DURATION: Final = "db.client.operation.duration"
+DB_DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.3, 0.5, 1.0, 5.0, 10.0,
+)  # fmt: skip
+DB_CLIENT_CONNECTION_COUNT: Final = "db.client.connection.count"
+DB_CLIENT_CONNECTION_MAX: Final = "db.client.connection.max"
+DB_CLIENT_CONNECTION_PENDING_REQUESTS: Final = "db.client.connection.pending_requests"
+DB_CLIENT_CONNECTION_WAIT_TIME: Final = "db.client.connection.wait_time"
+DB_CLIENT_CONNECTION_TIMEOUTS: Final = "db.client.connection.timeouts"
+UNIT_CONNECTIONS: Final = "{connection}"
+UNIT_TIMEOUTS: Final = "{timeout}"
+DB_SYSTEM_NAME: Final = "db.system.name"
+DB_NAMESPACE: Final = "db.namespace"
+DB_OPERATION_NAME: Final = "db.operation.name"
+DB_OPERATION_BATCH_SIZE: Final = "db.operation.batch.size"
+DB_COLLECTION_NAME: Final = "db.collection.name"
+DB_QUERY_SUMMARY: Final = "db.query.summary"
+DB_QUERY_TEXT: Final = "db.query.text"
+DB_CLIENT_CONNECTION_STATE: Final = "db.client.connection.state"
+DB_CLIENT_CONNECTION_POOL_NAME: Final = "db.client.connection.pool.name"
+DB_CONNECTION_STATE_USED: Final = "used"
+DB_CONNECTION_STATE_IDLE: Final = "idle"
+DB_SYSTEM_OTHER_SQL: Final = "other_sql"
+# Code location of the caller of a slow query (semconv code.* attributes).
+CODE_FILE_PATH: Final = "code.file.path"
+CODE_LINE_NUMBER: Final = "code.line.number"
+CODE_FUNCTION_NAME: Final = "code.function.name"
+# watchkit's own database signals (no semconv exists for slow queries or N+1).
+WATCHKIT_DB_SLOW: Final = "watchkit.db.slow"
+WATCHKIT_DB_N_PLUS_ONE_EVENT: Final = "watchkit.db.n_plus_one"
+WATCHKIT_DB_QUERY_COUNT: Final = "watchkit.db.query.count"
+WATCHKIT_DB_QUERY_DURATION_TOTAL: Final = "watchkit.db.query.duration_total"
 # Security signals (issue 4; no semconv exists, REFERENCE 2.10).
 SECURITY_LOGIN_ATTEMPTS: Final = "watchkit.security.login.attempts"
 SECURITY_ALERTS: Final = "watchkit.security.alerts"

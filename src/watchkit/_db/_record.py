@@ -1,0 +1,393 @@
+"""The one record path of a database operation: span, duration metric, slow query, N+1.
+
+Every database hook (the DB-API wrapper, SQLAlchemy's events, Django's execute
+wrapper) describes where it sends queries with one :class:`Target` and calls
+:func:`begin` before and :meth:`Operation.finish` after each operation, so all
+of them emit the same telemetry:
+
+- a CLIENT span named after ``db.query.summary`` (``SELECT orders``), else the
+  operation, else ``db.system.name``, with the sanitised ``db.query.text``
+  (spans only, never on metrics);
+- ``db.client.operation.duration`` (s) with ``db.system.name``,
+  ``db.operation.name``, ``db.collection.name``, ``db.namespace``,
+  ``server.address``, ``server.port`` and ``error.type``; a batch
+  (``executemany``) is one operation;
+- above :attr:`Target.slow_query_threshold`, a WARN log line with the sanitised
+  query, the duration, the caller's code location and the trace id, at most
+  :data:`SLOW_LOG_LIMIT` lines per :data:`SLOW_LOG_WINDOW` seconds per process;
+- N+1: within one span (the request's, a flow's, a traced function's),
+  :attr:`Target.n_plus_one_count` or more queries of the same sanitised shape
+  taking more than :attr:`Target.n_plus_one_duration` together give one event
+  on that span and one log line.
+
+Queries are not made the current span: nothing runs inside them that could be
+their child, and not attaching a context saves a microsecond per query.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from watchkit._db._sql import QueryInfo, analyse
+from watchkit._internal import fork
+from watchkit._internal.guard import internal_logger, report
+from watchkit._internal.semconv import (
+    CODE_FILE_PATH,
+    CODE_FUNCTION_NAME,
+    CODE_LINE_NUMBER,
+    DB_CLIENT_OPERATION_DURATION,
+    DB_COLLECTION_NAME,
+    DB_DURATION_BUCKETS,
+    DB_NAMESPACE,
+    DB_OPERATION_BATCH_SIZE,
+    DB_OPERATION_NAME,
+    DB_QUERY_SUMMARY,
+    DB_QUERY_TEXT,
+    DB_SYSTEM_NAME,
+    ERROR_TYPE,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    UNIT_SECONDS,
+    WATCHKIT_DB_N_PLUS_ONE_EVENT,
+    WATCHKIT_DB_QUERY_COUNT,
+    WATCHKIT_DB_QUERY_DURATION_TOTAL,
+    WATCHKIT_DB_SLOW,
+)
+from watchkit._metrics import Histogram
+from watchkit._tracing import TRACER, error_type
+from watchkit.logs import get_logger
+
+__all__ = ["Operation", "Target", "begin", "suppressing_context"]
+
+SLOW_LOG_LIMIT: Final = 10
+SLOW_LOG_WINDOW: Final = 60.0
+_MAX_SHAPES_PER_SPAN: Final = 256
+# Frames of these modules are the database machinery, not the caller to blame.
+_MACHINERY: Final = (
+    "watchkit.",
+    "sqlalchemy.",
+    "django.db.",
+    "psycopg",
+    "sqlite3",
+    "opentelemetry.",
+    "wrapt.",
+    "contextlib",
+    "asyncio.",
+)
+
+_DURATION = Histogram(
+    DB_CLIENT_OPERATION_DURATION,
+    UNIT_SECONDS,
+    "Duration of database client operations.",
+    DB_DURATION_BUCKETS,
+)
+_log = get_logger("watchkit.db")
+_CLIENT = SpanKind.CLIENT
+
+# OpenTelemetry's own instrumentations (contrib dbapi, sqlalchemy, psycopg ...)
+# skip their work while this context key is set: the one switch they share.
+# It is private to opentelemetry-api and pinned by tests/db/test_coexistence.py.
+_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+
+
+def suppressing_context() -> otel_context.Context:
+    """The current context with OpenTelemetry's contrib instrumentations switched off."""
+    return otel_context.set_value(_SUPPRESS_KEY, True)
+
+
+class Target:
+    """Where a hook sends queries, and how it reports them; built once per connection/engine."""
+
+    __slots__ = (
+        "_metric_attributes",
+        "_span_attributes",
+        "n_plus_one_count",
+        "n_plus_one_duration",
+        "namespace",
+        "port",
+        "server",
+        "slow_query_threshold",
+        "suppress_contrib",
+        "system",
+    )
+
+    def __init__(
+        self,
+        system: str,
+        *,
+        namespace: str | None = None,
+        server: str | None = None,
+        port: int | None = None,
+        slow_query_threshold: float = 0.1,
+        n_plus_one_count: int = 5,
+        n_plus_one_duration: float = 0.05,
+        suppress_contrib: bool = False,
+    ) -> None:
+        self.system = system
+        self.namespace = namespace
+        self.server = server
+        self.port = port
+        self.slow_query_threshold = slow_query_threshold
+        self.n_plus_one_count = n_plus_one_count
+        self.n_plus_one_duration = n_plus_one_duration
+        self.suppress_contrib = suppress_contrib
+        base: dict[str, Any] = {DB_SYSTEM_NAME: system}
+        if namespace:
+            base[DB_NAMESPACE] = namespace
+        if server:
+            base[SERVER_ADDRESS] = server
+        if port:
+            base[SERVER_PORT] = port
+        self._span_attributes = base
+        self._metric_attributes: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+
+    def metric_attributes(self, info: QueryInfo, error: str | None) -> dict[str, Any]:
+        """The duration metric's attributes for one query shape (built once per shape)."""
+        key = (info.operation, info.collection, error)
+        attributes = self._metric_attributes.get(key)
+        if attributes is None:
+            attributes = dict(self._span_attributes)
+            if info.operation:
+                attributes[DB_OPERATION_NAME] = info.operation
+            if info.collection:
+                attributes[DB_COLLECTION_NAME] = info.collection
+            if error is not None:
+                attributes[ERROR_TYPE] = error
+            # Bounded by the cardinality guard too; this only avoids rebuilding.
+            if len(self._metric_attributes) < 4096:
+                self._metric_attributes[key] = attributes
+        return attributes
+
+    def span_attributes(self, info: QueryInfo) -> dict[str, Any]:
+        """A new attribute dict for one query's span."""
+        attributes = self.metric_attributes(info, None).copy()
+        if info.summary:
+            attributes[DB_QUERY_SUMMARY] = info.summary
+        if info.text:
+            attributes[DB_QUERY_TEXT] = info.text
+        return attributes
+
+    def span_name(self, info: QueryInfo) -> str:
+        """``db.query.summary``, else ``db.operation.name``, else ``db.system.name``."""
+        return info.summary or info.operation or self.system
+
+
+class Operation:
+    """One database operation in flight (see :func:`begin`)."""
+
+    __slots__ = ("batch", "info", "parent", "span", "start", "target", "token")
+
+    def __init__(self, target: Target, info: QueryInfo, batch: int | None) -> None:
+        self.target = target
+        self.info = info
+        self.batch = batch
+        self.span: trace.Span | None = None
+        self.parent: trace.Span | None = None
+        self.token: object = None
+        self.start = 0.0
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Record the operation: call exactly once, also when it failed."""
+        try:
+            duration = time.perf_counter() - self.start
+            if self.token is not None:
+                otel_context.detach(self.token)  # type: ignore[arg-type]
+            target, info = self.target, self.info
+            kind = None if error is None else error_type(error)
+            _DURATION.record(duration, target.metric_attributes(info, kind))
+            span = self.span
+            slow = duration >= target.slow_query_threshold
+            if span is not None:
+                if slow:
+                    span.set_attribute(WATCHKIT_DB_SLOW, True)
+                if error is not None:
+                    span.record_exception(error, escaped=True)
+                    span.set_attribute(ERROR_TYPE, kind)  # type: ignore[arg-type]
+                    span.set_status(Status(StatusCode.ERROR, kind))
+                span.end()
+            if slow:
+                _slow_query(target, info, duration, span)
+            parent = self.parent
+            if parent is not None:
+                _count_shape(parent, target, info, duration)
+        except Exception:
+            report("database operation record")
+
+
+def begin(target: Target, sql: Any, batch: int | None = None) -> Operation | None:
+    """Start recording one operation on ``target``; None if it cannot be recorded.
+
+    ``sql`` is the statement as passed to the driver (``str``, ``bytes`` or an
+    object whose ``str()`` is SQL); ``batch`` is the number of parameter sets of
+    an ``executemany``.
+    """
+    try:
+        if not isinstance(sql, str):
+            sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
+        info = analyse(sql)
+        operation = Operation(target, info, batch)
+        tracer = TRACER.get()
+        if tracer is not None:
+            parent = trace.get_current_span()
+            if parent.is_recording():
+                operation.parent = parent
+            attributes = target.span_attributes(info)
+            if batch is not None:
+                attributes[DB_OPERATION_BATCH_SIZE] = batch
+            operation.span = tracer.start_span(
+                target.span_name(info), kind=_CLIENT, attributes=attributes
+            )
+        if target.suppress_contrib:
+            operation.token = otel_context.attach(suppressing_context())
+        operation.start = time.perf_counter()
+        return operation
+    except Exception:
+        report("database operation start")
+        return None
+
+
+# --------------------------------------------------------------- slow queries
+
+_slow_lock = threading.Lock()
+_slow_window_start = 0.0
+_slow_logged = 0
+_slow_suppressed = 0
+
+
+def _after_fork() -> None:
+    global _slow_lock, _slow_logged, _slow_suppressed
+    _slow_lock = threading.Lock()
+    _slow_logged = _slow_suppressed = 0
+
+
+fork.at_fork(fork.LOCKS, "db.slow_query_lock", _after_fork)
+
+
+def caller_location() -> tuple[str, int, str] | None:
+    """File, line and function of the innermost frame outside the database machinery."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(_MACHINERY):
+            code = frame.f_code
+            # co_qualname is new in Python 3.11.
+            return code.co_filename, frame.f_lineno, getattr(code, "co_qualname", code.co_name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _slow_query(target: Target, info: QueryInfo, duration: float, span: trace.Span | None) -> None:
+    global _slow_window_start, _slow_logged, _slow_suppressed
+    now = time.monotonic()
+    with _slow_lock:
+        if now - _slow_window_start >= SLOW_LOG_WINDOW:
+            _slow_window_start, _slow_logged = now, 0
+        if _slow_logged >= SLOW_LOG_LIMIT:
+            _slow_suppressed += 1
+            return
+        _slow_logged += 1
+        suppressed, _slow_suppressed = _slow_suppressed, 0
+    fields: dict[str, Any] = {
+        DB_SYSTEM_NAME: target.system,
+        DB_QUERY_TEXT: info.text,
+        "duration_ms": round(duration * 1000, 3),
+        "threshold_ms": round(target.slow_query_threshold * 1000, 3),
+    }
+    if info.summary:
+        fields[DB_QUERY_SUMMARY] = info.summary
+    location = caller_location()
+    if location is not None:
+        fields[CODE_FILE_PATH], fields[CODE_LINE_NUMBER], fields[CODE_FUNCTION_NAME] = location
+    if suppressed:
+        fields["suppressed_since_last"] = suppressed
+    # The trace id comes from the active context; the query span is not current,
+    # so name it explicitly too.
+    if span is not None:
+        context = span.get_span_context()
+        if context.is_valid:
+            fields["db_span_id"] = format(context.span_id, "016x")
+    _log.warning("slow database query", **fields)
+
+
+# ------------------------------------------------------------------------ N+1
+
+
+class _Shapes:
+    __slots__ = ("__weakref__", "lock", "shapes")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.shapes: dict[str, list[Any]] = {}
+
+
+_by_span: weakref.WeakKeyDictionary[trace.Span, _Shapes] = weakref.WeakKeyDictionary()
+_by_span_lock = threading.Lock()
+
+
+def _after_fork_shapes() -> None:
+    global _by_span_lock
+    _by_span_lock = threading.Lock()
+    _by_span.clear()
+
+
+fork.at_fork(fork.LOCKS, "db.n_plus_one_lock", _after_fork_shapes)
+
+
+def _count_shape(parent: trace.Span, target: Target, info: QueryInfo, duration: float) -> None:
+    shapes = _by_span.get(parent)
+    if shapes is None:
+        with _by_span_lock:
+            shapes = _by_span.setdefault(parent, _Shapes())
+    with shapes.lock:
+        entry = shapes.shapes.get(info.text)
+        if entry is None:
+            if len(shapes.shapes) >= _MAX_SHAPES_PER_SPAN:
+                return
+            entry = shapes.shapes[info.text] = [0, 0.0, False]
+        entry[0] += 1
+        entry[1] += duration
+        if entry[2] or entry[0] < target.n_plus_one_count:
+            return
+        if entry[1] <= target.n_plus_one_duration:
+            return
+        entry[2] = True
+        count, total = entry[0], entry[1]
+    attributes: dict[str, Any] = {
+        DB_SYSTEM_NAME: target.system,
+        DB_QUERY_TEXT: info.text,
+        WATCHKIT_DB_QUERY_COUNT: count,
+        WATCHKIT_DB_QUERY_DURATION_TOTAL: round(total, 6),
+    }
+    if info.summary:
+        attributes[DB_QUERY_SUMMARY] = info.summary
+    parent.add_event(WATCHKIT_DB_N_PLUS_ONE_EVENT, attributes)
+    fields: dict[str, Any] = {
+        DB_QUERY_TEXT: info.text,
+        "count": count,
+        "duration_ms": round(total * 1000, 3),
+    }
+    location = caller_location()
+    if location is not None:
+        fields[CODE_FILE_PATH], fields[CODE_LINE_NUMBER], fields[CODE_FUNCTION_NAME] = location
+    _log.warning("possible N+1 queries: the same query ran repeatedly in one span", **fields)
+
+
+def warn_once(key: str, message: str) -> None:
+    """Log ``message`` at WARNING once per process for ``key``."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    internal_logger.warning(message)
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()

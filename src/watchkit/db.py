@@ -1,0 +1,199 @@
+"""Database telemetry: queries, slow queries, N+1 and connection pools.
+
+::
+
+    import sqlite3
+    import watchkit.db
+
+    conn = watchkit.db.instrument_connection(sqlite3.connect(":memory:"))
+    conn.execute("CREATE TABLE orders (id INTEGER, city TEXT)")
+    conn.execute("SELECT * FROM orders WHERE city = ?", ("Lyon",))
+
+Every query becomes a CLIENT span named after its ``db.query.summary``
+(``SELECT orders``) and one point of ``db.client.operation.duration`` (s):
+see :mod:`watchkit._db._record` for what is recorded and
+:mod:`watchkit._db._sql` for how query text is sanitised (literals become
+``?``; the text goes on spans only, never on metrics).
+
+- :func:`instrument_connection`: any PEP 249 (DB-API 2.0) connection, sync or
+  async (sqlite3, psycopg 3, psycopg2, PyMySQL, ...);
+- :func:`wrap_connect`: a ``connect`` function whose connections are instrumented;
+- :func:`instrument_sqlalchemy`: an SQLAlchemy ``Engine`` or ``AsyncEngine``,
+  with its pool's metrics;
+- :func:`sanitize_sql`: the sanitiser itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from watchkit._db._dbapi import target_for, wrap
+from watchkit._db._sql import sanitise
+
+__all__ = ["instrument_connection", "instrument_sqlalchemy", "sanitize_sql", "wrap_connect"]
+
+C = TypeVar("C")
+E = TypeVar("E")
+P = ParamSpec("P")
+
+
+def _check(
+    slow_query_threshold: float, n_plus_one_count: int, n_plus_one_duration: float
+) -> None:
+    for name, value in (
+        ("slow_query_threshold", slow_query_threshold),
+        ("n_plus_one_duration", n_plus_one_duration),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value >= 0
+        ):
+            raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    if isinstance(n_plus_one_count, bool) or not isinstance(n_plus_one_count, int) or (
+        n_plus_one_count < 2
+    ):
+        raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
+
+
+def instrument_connection(
+    connection: C,
+    *,
+    system: str | None = None,
+    namespace: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    slow_query_threshold: float = 0.1,
+    n_plus_one_count: int = 5,
+    n_plus_one_duration: float = 0.05,
+) -> C:
+    """Return ``connection`` behind a transparent proxy that records every query.
+
+    Args:
+        connection: a DB-API 2.0 connection (sync, or async like psycopg's
+            ``AsyncConnection``). Instrumenting a proxy again returns it unchanged.
+        system: ``db.system.name``; default from the driver (``postgresql``,
+            ``sqlite``, ``mysql`` ..., else ``other_sql``).
+        namespace: ``db.namespace`` (the database name); psycopg's is read from
+            the connection.
+        server_address: ``server.address``; psycopg's is read from the connection.
+        server_port: ``server.port``; psycopg's is read from the connection.
+        slow_query_threshold: seconds from which a query logs one WARN line
+            (rate-limited) and its span gets ``watchkit.db.slow=true``.
+        n_plus_one_count: how many queries of one shape within one span make an
+            N+1 suspicion (with ``n_plus_one_duration``).
+        n_plus_one_duration: seconds those queries must take together.
+
+    Returns:
+        The proxy: use it exactly like the connection (``isinstance`` holds).
+
+    Raises:
+        ValueError: a threshold is out of range.
+
+    Example:
+        >>> import sqlite3
+        >>> conn = instrument_connection(sqlite3.connect(":memory:"))
+        >>> conn.execute("SELECT 1").fetchone()
+        (1,)
+        >>> isinstance(conn, sqlite3.Connection)
+        True
+    """
+    _check(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
+    target = target_for(
+        connection,
+        system=system,
+        namespace=namespace,
+        server_address=server_address,
+        server_port=server_port,
+        slow_query_threshold=slow_query_threshold,
+        n_plus_one_count=n_plus_one_count,
+        n_plus_one_duration=n_plus_one_duration,
+    )
+    return wrap(connection, target)
+
+
+def wrap_connect(connect: Callable[P, C], **options: Any) -> Callable[P, C]:
+    """``connect`` whose connections are instrumented (options as for :func:`instrument_connection`).
+
+    Example:
+        >>> import sqlite3
+        >>> connect = wrap_connect(sqlite3.connect, namespace="orders")
+        >>> connect(":memory:").execute("SELECT 2").fetchone()
+        (2,)
+    """
+    _check(
+        options.get("slow_query_threshold", 0.1),
+        options.get("n_plus_one_count", 5),
+        options.get("n_plus_one_duration", 0.05),
+    )
+
+    @functools.wraps(connect)
+    def instrumented(*args: P.args, **kwargs: P.kwargs) -> C:
+        return instrument_connection(connect(*args, **kwargs), **options)
+
+    return instrumented
+
+
+def instrument_sqlalchemy(
+    engine: E,
+    *,
+    system: str | None = None,
+    namespace: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    pool_name: str | None = None,
+    slow_query_threshold: float = 0.1,
+    n_plus_one_count: int = 5,
+    n_plus_one_duration: float = 0.05,
+) -> E:
+    """Record every query of an SQLAlchemy ``Engine`` or ``AsyncEngine``, and its pool.
+
+    Queries are recorded as by :func:`instrument_connection`; the defaults of
+    ``system``, ``namespace``, ``server_address`` and ``server_port`` come from
+    the engine's URL. The pool reports ``db.client.connection.count`` (used,
+    idle), ``.max``, ``.pending_requests``, ``.wait_time`` and ``.timeouts``
+    under ``db.client.connection.pool.name`` = ``pool_name`` (default
+    ``backend://host:port/database``, never the password). Instrumenting twice
+    is harmless.
+
+    Raises:
+        ImportError: SQLAlchemy is not installed.
+        TypeError: ``engine`` is not an SQLAlchemy engine.
+        ValueError: a threshold is out of range.
+
+    Example:
+        >>> import sqlalchemy
+        >>> engine = instrument_sqlalchemy(sqlalchemy.create_engine("sqlite://"))
+        >>> with engine.connect() as conn:
+        ...     conn.execute(sqlalchemy.text("SELECT 1")).scalar()
+        1
+    """
+    _check(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
+    try:
+        from watchkit.integrations.sqlalchemy import instrument_engine
+    except ImportError as error:  # pragma: no cover - the dev extra has SQLAlchemy
+        raise ImportError(
+            "watchkit.db.instrument_sqlalchemy needs SQLAlchemy: pip install sqlalchemy"
+        ) from error
+    return instrument_engine(  # type: ignore[no-any-return]
+        engine,
+        system=system,
+        namespace=namespace,
+        server_address=server_address,
+        server_port=server_port,
+        pool_name=pool_name,
+        slow_query_threshold=slow_query_threshold,
+        n_plus_one_count=n_plus_one_count,
+        n_plus_one_duration=n_plus_one_duration,
+    )
+
+
+def sanitize_sql(sql: str) -> str:
+    """``sql`` as watchkit records it: literals to ``?``, comments dropped, ``IN`` lists collapsed.
+
+    Example:
+        >>> sanitize_sql("SELECT * FROM users WHERE email = 'ann@example.com' AND id IN (1, 2, 3)")
+        'SELECT * FROM users WHERE email = ? AND id IN (?)'
+    """
+    return sanitise(sql)
