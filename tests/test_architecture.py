@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._audit",
             "watchkit.security",
             "watchkit.health",
+            "watchkit._db",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),
@@ -52,6 +53,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._cli",
             "watchkit.__main__",
             "watchkit.testing",
+            # Public dependency modules: façades over a feature and its integrations.
+            "watchkit.db",
         ),
     ),
 ]
@@ -69,6 +72,8 @@ PENDING: frozenset[tuple[str, str]] = frozenset(
 # Only the integrations layer may import these (and only lazily, when used).
 FRAMEWORKS = frozenset(
     {"django", "fastapi", "flask", "gunicorn", "hypercorn", "starlette", "uvicorn", "werkzeug"}
+    # Database, cache and HTTP client libraries of the dependency modules.
+    | {"psutil", "psycopg", "psycopg_pool", "redis", "requests", "sqlalchemy"}
 )
 
 

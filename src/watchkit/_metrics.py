@@ -62,7 +62,9 @@ __all__ = [
     "GaugeCallback",
     "Histogram",
     "InFlight",
+    "ObservableCounter",
     "ObservableGauge",
+    "ObservableUpDownCounter",
     "Slot",
     "UpDownCounter",
     "counter",
@@ -454,6 +456,7 @@ class ObservableGauge(_Instrument):
     __module__ = "watchkit"
 
     kind = "gauge"
+    _create_observable: ClassVar[str] = "create_observable_gauge"
 
     def __init__(
         self,
@@ -485,7 +488,7 @@ class ObservableGauge(_Instrument):
         if pipeline is not None and pipeline.enabled:
             # The SDK ignores a second registration of the same instrument on
             # one provider, so registering on every pipeline change is idempotent.
-            get_meter(self.scope).create_observable_gauge(
+            getattr(get_meter(self.scope), self._create_observable)(
                 self.name, [self._observe], self.unit, self.description
             )
 
@@ -537,6 +540,20 @@ class ObservableGauge(_Instrument):
         except Exception:
             report("watchkit gauge callback")
             return []
+
+
+class ObservableCounter(ObservableGauge):
+    """Internal: a monotonic total read by a callback (``process.cpu.time``)."""
+
+    kind = "observable counter"
+    _create_observable = "create_observable_counter"
+
+
+class ObservableUpDownCounter(ObservableGauge):
+    """Internal: a sum read by a callback (``db.client.connection.count``)."""
+
+    kind = "observable up-down counter"
+    _create_observable = "create_observable_up_down_counter"
 
 
 class Slot(list[None]):

@@ -35,30 +35,32 @@ from watchkit._db._sql import sanitise
 
 __all__ = ["instrument_connection", "instrument_sqlalchemy", "sanitize_sql", "wrap_connect"]
 
-C = TypeVar("C")
-E = TypeVar("E")
-P = ParamSpec("P")
+_C = TypeVar("_C")
+_E = TypeVar("_E")
+_P = ParamSpec("_P")
 
 
-def _check(
-    slow_query_threshold: float, n_plus_one_count: int, n_plus_one_duration: float
-) -> None:
+def _check(slow_query_threshold: float, n_plus_one_count: int, n_plus_one_duration: float) -> None:
     for name, value in (
         ("slow_query_threshold", slow_query_threshold),
         ("n_plus_one_duration", n_plus_one_duration),
     ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value >= 0
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value >= 0)
         ):
             raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-    if isinstance(n_plus_one_count, bool) or not isinstance(n_plus_one_count, int) or (
-        n_plus_one_count < 2
+    if (
+        isinstance(n_plus_one_count, bool)
+        or not isinstance(n_plus_one_count, int)
+        or (n_plus_one_count < 2)
     ):
         raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
 
 
 def instrument_connection(
-    connection: C,
+    connection: _C,
     *,
     system: str | None = None,
     namespace: str | None = None,
@@ -67,7 +69,7 @@ def instrument_connection(
     slow_query_threshold: float = 0.1,
     n_plus_one_count: int = 5,
     n_plus_one_duration: float = 0.05,
-) -> C:
+) -> _C:
     """Return ``connection`` behind a transparent proxy that records every query.
 
     Args:
@@ -113,8 +115,10 @@ def instrument_connection(
     return wrap(connection, target)
 
 
-def wrap_connect(connect: Callable[P, C], **options: Any) -> Callable[P, C]:
-    """``connect`` whose connections are instrumented (options as for :func:`instrument_connection`).
+def wrap_connect(connect: Callable[_P, _C], **options: Any) -> Callable[_P, _C]:
+    """``connect`` whose connections are instrumented.
+
+    ``options`` are those of :func:`instrument_connection`.
 
     Example:
         >>> import sqlite3
@@ -129,14 +133,14 @@ def wrap_connect(connect: Callable[P, C], **options: Any) -> Callable[P, C]:
     )
 
     @functools.wraps(connect)
-    def instrumented(*args: P.args, **kwargs: P.kwargs) -> C:
+    def instrumented(*args: _P.args, **kwargs: _P.kwargs) -> _C:
         return instrument_connection(connect(*args, **kwargs), **options)
 
     return instrumented
 
 
 def instrument_sqlalchemy(
-    engine: E,
+    engine: _E,
     *,
     system: str | None = None,
     namespace: str | None = None,
@@ -146,7 +150,7 @@ def instrument_sqlalchemy(
     slow_query_threshold: float = 0.1,
     n_plus_one_count: int = 5,
     n_plus_one_duration: float = 0.05,
-) -> E:
+) -> _E:
     """Record every query of an SQLAlchemy ``Engine`` or ``AsyncEngine``, and its pool.
 
     Queries are recorded as by :func:`instrument_connection`; the defaults of

@@ -25,7 +25,7 @@ import wrapt
 from watchkit._db._record import Target, begin, warn_once
 from watchkit._internal.semconv import DB_SYSTEM_OTHER_SQL
 
-__all__ = ["instrument_connection", "target_for"]
+__all__ = ["contrib_instrumented", "is_instrumented", "target_for", "wrap"]
 
 C = TypeVar("C")
 
@@ -63,7 +63,9 @@ def contrib_instrumented(connection: Any) -> bool:
     if (type(connection).__module__ or "").startswith(_CONTRIB):
         return True
     factory = getattr(connection, "cursor_factory", None)
-    return bool(factory is not None and (getattr(factory, "__module__", "") or "").startswith(_CONTRIB))
+    return bool(
+        factory is not None and (getattr(factory, "__module__", "") or "").startswith(_CONTRIB)
+    )
 
 
 def target_for(
@@ -116,7 +118,14 @@ def _batch_size(parameters: Any) -> int | None:
         return None
 
 
-def _run(target: Target, sql: Any, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], batch: int | None = None) -> Any:
+def _run(
+    target: Target,
+    sql: Any,
+    method: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    batch: int | None = None,
+) -> Any:
     operation = begin(target, sql, batch)
     if operation is None:
         return method(*args, **kwargs)
@@ -129,7 +138,14 @@ def _run(target: Target, sql: Any, method: Any, args: tuple[Any, ...], kwargs: d
     return result
 
 
-async def _arun(target: Target, sql: Any, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any], batch: int | None = None) -> Any:
+async def _arun(
+    target: Target,
+    sql: Any,
+    method: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    batch: int | None = None,
+) -> Any:
     operation = begin(target, sql, batch)
     if operation is None:
         return await method(*args, **kwargs)
@@ -152,14 +168,16 @@ def _sql_text(sql: Any, context: Any) -> Any:
     return sql
 
 
-class _Cursor(wrapt.ObjectProxy):  # type: ignore[misc]
+class _Cursor(wrapt.ObjectProxy[Any]):
     def __init__(self, cursor: Any, target: Target) -> None:
         super().__init__(cursor)
         self._self_target = target
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         wrapped = self.__wrapped__
-        result = _run(self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs)
+        result = _run(
+            self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs
+        )
         # sqlite3 and psycopg return the cursor itself, for chaining.
         return self if result is wrapped else result
 
@@ -188,14 +206,16 @@ class _Cursor(wrapt.ObjectProxy):  # type: ignore[misc]
         return iter(self.__wrapped__)
 
 
-class _AsyncCursor(wrapt.ObjectProxy):  # type: ignore[misc]
+class _AsyncCursor(wrapt.ObjectProxy[Any]):
     def __init__(self, cursor: Any, target: Target) -> None:
         super().__init__(cursor)
         self._self_target = target
 
     async def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         wrapped = self.__wrapped__
-        result = await _arun(self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs)
+        result = await _arun(
+            self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs
+        )
         return self if result is wrapped else result
 
     async def executemany(self, sql: Any, parameters: Any, *args: Any, **kwargs: Any) -> Any:
@@ -219,7 +239,7 @@ class _AsyncCursor(wrapt.ObjectProxy):  # type: ignore[misc]
         return self.__wrapped__.__aiter__()
 
 
-class _Connection(wrapt.ObjectProxy):  # type: ignore[misc]
+class _Connection(wrapt.ObjectProxy[Any]):
     def __init__(self, connection: Any, target: Target) -> None:
         super().__init__(connection)
         self._self_target = target
@@ -229,7 +249,9 @@ class _Connection(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         wrapped = self.__wrapped__
-        cursor = _run(self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs)
+        cursor = _run(
+            self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs
+        )
         return _Cursor(cursor, self._self_target)
 
     def executemany(self, sql: Any, parameters: Any, *args: Any, **kwargs: Any) -> Any:
@@ -255,7 +277,7 @@ class _Connection(wrapt.ObjectProxy):  # type: ignore[misc]
         return self.__wrapped__.__exit__(*exc)
 
 
-class _AsyncConnection(wrapt.ObjectProxy):  # type: ignore[misc]
+class _AsyncConnection(wrapt.ObjectProxy[Any]):
     def __init__(self, connection: Any, target: Target) -> None:
         super().__init__(connection)
         self._self_target = target
@@ -265,7 +287,9 @@ class _AsyncConnection(wrapt.ObjectProxy):  # type: ignore[misc]
 
     async def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         wrapped = self.__wrapped__
-        cursor = await _arun(self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs)
+        cursor = await _arun(
+            self._self_target, _sql_text(sql, wrapped), wrapped.execute, (sql, *args), kwargs
+        )
         return _AsyncCursor(cursor, self._self_target)
 
     async def __aenter__(self) -> _AsyncConnection:

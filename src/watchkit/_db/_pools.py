@@ -95,8 +95,14 @@ def _counts() -> Iterable[tuple[float, Attributes]]:
         if stats is None:
             continue
         # Clamped: a pool between checkin and return may report a transient -1.
-        yield max(stats.used, 0), {**entry.attributes, DB_CLIENT_CONNECTION_STATE: DB_CONNECTION_STATE_USED}
-        yield max(stats.idle, 0), {**entry.attributes, DB_CLIENT_CONNECTION_STATE: DB_CONNECTION_STATE_IDLE}
+        yield (
+            max(stats.used, 0),
+            {**entry.attributes, DB_CLIENT_CONNECTION_STATE: DB_CONNECTION_STATE_USED},
+        )
+        yield (
+            max(stats.idle, 0),
+            {**entry.attributes, DB_CLIENT_CONNECTION_STATE: DB_CONNECTION_STATE_IDLE},
+        )
 
 
 def _maxima() -> Iterable[tuple[float, Attributes]]:
@@ -144,7 +150,13 @@ class Acquire:
     def __init__(self, entry: _Pool) -> None:
         self._entry = entry
 
-    def run(self, acquire: Callable[..., Any], timeout_types: tuple[type[BaseException], ...], *args: Any, **kwargs: Any) -> Any:
+    def run(
+        self,
+        acquire: Callable[..., Any],
+        timeout_types: tuple[type[BaseException], ...],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         """Call ``acquire(*args, **kwargs)``; record its wait, and a timeout if it raises one."""
         entry = self._entry
         with entry.lock:

@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import weakref
+from types import FrameType
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -60,8 +61,9 @@ from watchkit._internal.semconv import (
     WATCHKIT_DB_QUERY_COUNT,
     WATCHKIT_DB_QUERY_DURATION_TOTAL,
     WATCHKIT_DB_SLOW,
+    WATCHKIT_DB_SLOW_QUERY_EVENT,
 )
-from watchkit._metrics import Histogram
+from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 from watchkit.logs import get_logger
 
@@ -147,13 +149,17 @@ class Target:
         if port:
             base[SERVER_PORT] = port
         self._span_attributes = base
-        self._metric_attributes: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+        self._metric_attributes: dict[tuple[str, str, str | None], tuple[dict[str, Any], Any]] = {}
 
     def metric_attributes(self, info: QueryInfo, error: str | None) -> dict[str, Any]:
         """The duration metric's attributes for one query shape (built once per shape)."""
+        return self.metric_series(info, error)[0]
+
+    def metric_series(self, info: QueryInfo, error: str | None) -> tuple[dict[str, Any], Any]:
+        """The duration metric's attributes and their guard key (built once per shape)."""
         key = (info.operation, info.collection, error)
-        attributes = self._metric_attributes.get(key)
-        if attributes is None:
+        series = self._metric_attributes.get(key)
+        if series is None:
             attributes = dict(self._span_attributes)
             if info.operation:
                 attributes[DB_OPERATION_NAME] = info.operation
@@ -161,10 +167,11 @@ class Target:
                 attributes[DB_COLLECTION_NAME] = info.collection
             if error is not None:
                 attributes[ERROR_TYPE] = error
+            series = (attributes, attributes_key(attributes))
             # Bounded by the cardinality guard too; this only avoids rebuilding.
             if len(self._metric_attributes) < 4096:
-                self._metric_attributes[key] = attributes
-        return attributes
+                self._metric_attributes[key] = series
+        return series
 
     def span_attributes(self, info: QueryInfo) -> dict[str, Any]:
         """A new attribute dict for one query's span."""
@@ -202,7 +209,8 @@ class Operation:
                 otel_context.detach(self.token)  # type: ignore[arg-type]
             target, info = self.target, self.info
             kind = None if error is None else error_type(error)
-            _DURATION.record(duration, target.metric_attributes(info, kind))
+            attributes, key = target.metric_series(info, kind)
+            record(_DURATION, duration, attributes, key)
             span = self.span
             slow = duration >= target.slow_query_threshold
             if span is not None:
@@ -210,7 +218,7 @@ class Operation:
                     span.set_attribute(WATCHKIT_DB_SLOW, True)
                 if error is not None:
                     span.record_exception(error, escaped=True)
-                    span.set_attribute(ERROR_TYPE, kind)  # type: ignore[arg-type]
+                    span.set_attribute(ERROR_TYPE, kind)
                     span.set_status(Status(StatusCode.ERROR, kind))
                 span.end()
             if slow:
@@ -273,14 +281,14 @@ fork.at_fork(fork.LOCKS, "db.slow_query_lock", _after_fork)
 
 def caller_location() -> tuple[str, int, str] | None:
     """File, line and function of the innermost frame outside the database machinery."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if not module.startswith(_MACHINERY):
             code = frame.f_code
             # co_qualname is new in Python 3.11.
             return code.co_filename, frame.f_lineno, getattr(code, "co_qualname", code.co_name)
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return None
 
 
@@ -314,7 +322,7 @@ def _slow_query(target: Target, info: QueryInfo, duration: float, span: trace.Sp
         context = span.get_span_context()
         if context.is_valid:
             fields["db_span_id"] = format(context.span_id, "016x")
-    _log.warning("slow database query", **fields)
+    _log.warning(WATCHKIT_DB_SLOW_QUERY_EVENT, **fields)
 
 
 # ------------------------------------------------------------------------ N+1
@@ -377,7 +385,7 @@ def _count_shape(parent: trace.Span, target: Target, info: QueryInfo, duration: 
     location = caller_location()
     if location is not None:
         fields[CODE_FILE_PATH], fields[CODE_LINE_NUMBER], fields[CODE_FUNCTION_NAME] = location
-    _log.warning("possible N+1 queries: the same query ran repeatedly in one span", **fields)
+    _log.warning(WATCHKIT_DB_N_PLUS_ONE_EVENT, **fields)
 
 
 def warn_once(key: str, message: str) -> None:

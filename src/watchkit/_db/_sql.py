@@ -138,7 +138,7 @@ _NO_SPACE_AFTER: Final = frozenset({"(", ".", "::"})
 def _join(tokens: list[str], kinds: list[str]) -> str:
     parts: list[str] = []
     previous, previous_kind = "", ""
-    for token, kind in zip(tokens, kinds):
+    for token, kind in zip(tokens, kinds, strict=True):
         call = (
             token == "("
             and previous_kind in ("ident", "qident")
@@ -187,8 +187,10 @@ def _summarise(tokens: list[str], kinds: list[str]) -> tuple[str, str, str]:
             at_statement_start = False
             i += 1
             continue
-        if kind == "ident" and upper in _OPERATIONS and (
-            at_statement_start or (upper == "SELECT" and parts)
+        if (
+            kind == "ident"
+            and upper in _OPERATIONS
+            and (at_statement_start or (upper == "SELECT" and parts))
         ):
             operation = upper
             if upper in _DDL:

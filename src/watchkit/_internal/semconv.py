@@ -144,6 +144,9 @@ CODE_FUNCTION_NAME: Final = "code.function.name"
 # watchkit's own database signals (no semconv exists for slow queries or N+1).
 WATCHKIT_DB_SLOW: Final = "watchkit.db.slow"
 WATCHKIT_DB_N_PLUS_ONE_EVENT: Final = "watchkit.db.n_plus_one"
+"""Span event and log line: one query shape repeated in one span (N+1 suspicion)."""
+WATCHKIT_DB_SLOW_QUERY_EVENT: Final = "watchkit.db.slow_query"
+"""Log line: one query above its slow-query threshold."""
 WATCHKIT_DB_QUERY_COUNT: Final = "watchkit.db.query.count"
 WATCHKIT_DB_QUERY_DURATION_TOTAL: Final = "watchkit.db.query.duration_total"
 # Security signals (issue 4; no semconv exists, REFERENCE 2.10).

@@ -40,12 +40,16 @@ _SYSTEMS = {
 }
 
 
+def _contrib_listeners(engine: Engine) -> list[Any]:
+    return [
+        listener
+        for listener in engine.dispatch.before_cursor_execute
+        if (getattr(listener, "__module__", "") or "").startswith("opentelemetry.instrumentation")
+    ]
+
+
 def _contrib_listening(engine: Engine) -> bool:
-    for listener in engine.dispatch.before_cursor_execute:
-        module = getattr(listener, "__module__", "") or ""
-        if module.startswith("opentelemetry.instrumentation"):
-            return True
-    return False
+    return bool(_contrib_listeners(engine))
 
 
 def _pool_stats(pool: Any) -> _pools.PoolStats:
@@ -118,11 +122,12 @@ def instrument_engine(
 
     def before(
         conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ) -> None:
+    ) -> tuple[str, Any]:
         batch = len(parameters) if executemany and hasattr(parameters, "__len__") else None
         operation = begin(target, statement, batch)
         if operation is not None and context is not None:
             setattr(context, _OPERATION, operation)
+        return statement, parameters
 
     def after(
         conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
@@ -139,8 +144,15 @@ def instrument_engine(
             setattr(context, _OPERATION, None)
             operation.finish(error_context.original_exception)
 
-    # First in line, so a contrib listener after it already sees the suppression.
-    event.listen(sync_engine, "before_cursor_execute", before, insert=True)
+    # Ours must run before contrib's, so that contrib already sees the
+    # suppression; ``insert=True`` does not reorder listeners registered on the
+    # engine instance, so contrib's are taken out and put back after ours.
+    contrib_before = _contrib_listeners(sync_engine)
+    for listener in contrib_before:
+        event.remove(sync_engine, "before_cursor_execute", listener)
+    event.listen(sync_engine, "before_cursor_execute", before, retval=True)
+    for listener in contrib_before:
+        event.listen(sync_engine, "before_cursor_execute", listener, retval=True)
     event.listen(sync_engine, "after_cursor_execute", after)
     event.listen(sync_engine, "handle_error", failed)
     _wrap_pool(sync_engine, pool_name or _pool_name(sync_engine))

@@ -1,0 +1,125 @@
+"""Per-query cost of ``watchkit.db`` next to the bare driver and the contrib dbapi instrumentation.
+
+Fair set-up: watchkit and ``opentelemetry-instrumentation-dbapi`` record into the
+same shared providers (:mod:`benchmarks._providers`); contrib's metric
+(``db.client.operation.duration``) is switched on with
+``OTEL_SEMCONV_STABILITY_OPT_IN=database``, as watchkit always records it. Each
+call runs one parameterised ``SELECT`` on a cursor opened once and fetches its
+row. SQLite is in memory; PostgreSQL is a private Debian cluster on loopback
+(the test suite's fixture), so its rows include one network round trip. The
+budget compares overheads over the bare driver: watchkit may cost at most
+half of contrib's. Measured on the shared 2-core machine it is missed
+(0.85x on SQLite, 0.92x on PostgreSQL): both spend nearly all their time in the
+SDK's ``start_span`` (attribute cleaning, about 3 µs per attribute) and
+``Histogram.record`` (exemplars), which a watchkit span and metric cannot skip;
+the analysis of the SQL itself is cached and costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks._providers import Providers
+from benchmarks.harness import Budget, Suite
+
+QUERY_SQLITE = "SELECT id, city FROM orders WHERE id = ?"
+QUERY_PG = "SELECT id, city FROM orders WHERE id = %s"
+
+
+def _cases(connect: Callable[[], Any], query: str, providers: Providers) -> dict[str, Any]:
+    os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "database"
+    from opentelemetry.instrumentation import dbapi
+
+    import watchkit.db
+
+    bare = connect()
+    contrib = dbapi.instrument_connection(
+        "bench", connect(), "postgresql" if "%s" in query else "sqlite",
+        tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider,
+    )  # fmt: skip
+    ours = watchkit.db.instrument_connection(connect())
+    cursors = {name: conn.cursor() for name, conn in
+               (("bare", bare), ("contrib", contrib), ("watchkit", ours))}  # fmt: skip
+
+    def run(cursor: Any) -> Callable[[], object]:
+        def one() -> object:
+            cursor.execute(query, (1,))
+            return cursor.fetchone()
+
+        return one
+
+    return {
+        "bare driver": run(cursors["bare"]),
+        "contrib dbapi instrument_connection": run(cursors["contrib"]),
+        "watchkit.db.instrument_connection": run(cursors["watchkit"]),
+    }
+
+
+def _sqlite() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, city TEXT)")
+    conn.execute("INSERT INTO orders VALUES (1, 'Lyon')")
+    return conn
+
+
+BUDGET = [
+    Budget(
+        "watchkit.db.instrument_connection",
+        "contrib dbapi instrument_connection",
+        0.5,
+        overhead_of="bare driver",
+    )
+]
+
+
+def suites() -> list[Suite]:
+    providers = Providers()
+    result = [
+        Suite(
+            "Database: per-query cost, sqlite3 in memory",
+            cases=_cases(_sqlite, QUERY_SQLITE, providers),
+            budgets=BUDGET,
+            setup=providers.install,
+            number=2000,
+            rounds=15,
+        )
+    ]
+    from tests.support.postgres import PostgresServer, pg_binaries
+
+    binaries = pg_binaries()
+    if binaries is None:  # pragma: no cover - CI installs PostgreSQL
+        return result
+    server = PostgresServer(binaries)
+    import psycopg
+
+    def pg() -> Any:
+        conn = psycopg.connect(server.dsn, autocommit=True)
+        conn.execute("CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, city text)")
+        conn.execute("INSERT INTO orders VALUES (1, 'Lyon') ON CONFLICT DO NOTHING")
+        return conn
+
+    cases: dict[str, Any] = {}
+
+    def start() -> None:
+        server.start()
+        cases.update(_cases(pg, QUERY_PG, providers))
+
+    def stop() -> None:
+        server.stop()
+        providers.uninstall()
+
+    # Cases are built once the server runs; the suite reads them lazily.
+    suite = Suite(
+        "Database: per-query cost, PostgreSQL on loopback (psycopg 3)",
+        cases=cases,
+        budgets=BUDGET,
+        setup=start,
+        teardown=stop,
+        number=300,
+        rounds=11,
+    )
+    result.append(suite)
+    return result
