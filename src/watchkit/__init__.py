@@ -36,7 +36,14 @@ if TYPE_CHECKING:
         up_down_counter,
     )
     from watchkit._tracing import traced
-    from watchkit.integrations import instrument_fastapi, instrument_flask, instrument_starlette
+    from watchkit.integrations import (
+        instrument_fastapi,
+        instrument_flask,
+        instrument_starlette,
+        uninstrument_fastapi,
+        uninstrument_flask,
+        uninstrument_starlette,
+    )
     from watchkit.logs import get_logger
 
 __all__ = [
@@ -66,6 +73,9 @@ __all__ = [
     "instrument_starlette",
     "shutdown",
     "traced",
+    "uninstrument_fastapi",
+    "uninstrument_flask",
+    "uninstrument_starlette",
     "up_down_counter",
 ]
 
@@ -93,6 +103,9 @@ _LAZY: dict[str, str] = {
     "instrument_fastapi": "watchkit.integrations",
     "instrument_flask": "watchkit.integrations",
     "instrument_starlette": "watchkit.integrations",
+    "uninstrument_fastapi": "watchkit.integrations",
+    "uninstrument_flask": "watchkit.integrations",
+    "uninstrument_starlette": "watchkit.integrations",
     "shutdown": "watchkit._configure",
 }
 

@@ -13,7 +13,7 @@ import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from watchkit.integrations._http import HttpOptions
+from watchkit.integrations._http import HttpOptions, RequestHook, ResponseHook
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -25,7 +25,17 @@ if TYPE_CHECKING:
     from flask import Flask
     from starlette.applications import Starlette
 
-__all__ = ["HttpOptions", "instrument_fastapi", "instrument_flask", "instrument_starlette"]
+__all__ = [
+    "HttpOptions",
+    "RequestHook",
+    "ResponseHook",
+    "instrument_fastapi",
+    "instrument_flask",
+    "instrument_starlette",
+    "uninstrument_fastapi",
+    "uninstrument_flask",
+    "uninstrument_starlette",
+]
 
 # Its public home, for repr() and the API reference; `_http` only defines it.
 HttpOptions.__module__ = __name__
@@ -52,7 +62,8 @@ def instrument_fastapi(app: FastAPI, **options: Unpack[HttpOptions]) -> FastAPI:
     Args:
         app: the application.
         **options: ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing``.
+            ``capture_response_headers``, ``tracing``,
+            ``request_hook``, ``response_hook``.
 
     Returns:
         The same ``app``.
@@ -76,7 +87,8 @@ def instrument_starlette(app: Starlette, **options: Unpack[HttpOptions]) -> Star
     Args:
         app: the application.
         **options: ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing``.
+            ``capture_response_headers``, ``tracing``,
+            ``request_hook``, ``response_hook``.
 
     Returns:
         The same ``app``.
@@ -101,7 +113,8 @@ def instrument_flask(app: Flask, **options: Unpack[HttpOptions]) -> Flask:
     Args:
         app: the application.
         **options: ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing``.
+            ``capture_response_headers``, ``tracing``,
+            ``request_hook``, ``response_hook``.
 
     Returns:
         The same ``app``.
@@ -116,4 +129,58 @@ def instrument_flask(app: Flask, **options: Unpack[HttpOptions]) -> Flask:
         >>> app = watchkit.instrument_flask(Flask("orders"))
     """
     result: Flask = _load("flask", "flask", "flask").instrument_flask(app, **options)
+    return result
+
+
+def uninstrument_fastapi(app: FastAPI) -> FastAPI:
+    """Undo :func:`instrument_fastapi` (FastAPI's own telemetry comes back on).
+
+    Args:
+        app: the application; one not instrumented is returned unchanged.
+
+    Returns:
+        The same ``app``.
+
+    Example:
+        >>> from fastapi import FastAPI
+        >>> import watchkit
+        >>> app = watchkit.uninstrument_fastapi(watchkit.instrument_fastapi(FastAPI()))
+    """
+    result: FastAPI = _load("fastapi", "fastapi", "fastapi").uninstrument_fastapi(app)
+    return result
+
+
+def uninstrument_starlette(app: Starlette) -> Starlette:
+    """Undo :func:`instrument_starlette`.
+
+    Args:
+        app: the application; one not instrumented is returned unchanged.
+
+    Returns:
+        The same ``app``.
+
+    Example:
+        >>> from starlette.applications import Starlette
+        >>> import watchkit
+        >>> app = watchkit.uninstrument_starlette(watchkit.instrument_starlette(Starlette()))
+    """
+    result: Starlette = _load("starlette", "starlette", "starlette").uninstrument_starlette(app)
+    return result
+
+
+def uninstrument_flask(app: Flask) -> Flask:
+    """Undo :func:`instrument_flask`: ``app.wsgi_app`` is the original again.
+
+    Args:
+        app: the application; one not instrumented is returned unchanged.
+
+    Returns:
+        The same ``app``.
+
+    Example:
+        >>> from flask import Flask
+        >>> import watchkit
+        >>> app = watchkit.uninstrument_flask(watchkit.instrument_flask(Flask("orders")))
+    """
+    result: Flask = _load("flask", "flask", "flask").uninstrument_flask(app)
     return result

@@ -121,7 +121,7 @@ class WatchkitMiddleware:
         app: the ASGI application to wrap.
         **options: see :class:`watchkit.integrations._http.HttpOptions`:
             ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing``.
+            ``capture_response_headers``, ``tracing``, ``request_hook``, ``response_hook``.
 
     Raises:
         ConfigError: an unknown option or an invalid value.
@@ -214,6 +214,7 @@ class WatchkitMiddleware:
             scheme=scheme,
             version=scope.get("http_version"),
             carrier=headers,
+            native=scope,
             getter=getter,
             request_id=None if rid is None else rid.decode("latin-1"),
             server_address=address,
@@ -338,7 +339,7 @@ def _response_start(request: _http.ServerRequest, message: Message) -> None:
     else:
         headers = [*headers, (_REQUEST_ID_HEADER, request.request_id.encode("latin-1"))]
         message["headers"] = headers
-    if request.config.capture_response_headers:
+    if request.config.wants_response_headers:
         raw = headers
 
         def lookup(name: str) -> list[str] | None:
@@ -346,7 +347,7 @@ def _response_start(request: _http.ServerRequest, message: Message) -> None:
             found = [v.decode("latin-1") for k, v in raw if k.lower() == wanted]
             return found or None
 
-        request.capture_response_headers(lookup)
+        request.response_headers(lookup)
 
 
 def _normal_close(exc: BaseException) -> bool:

@@ -201,8 +201,8 @@ def _responded(
             state.fail(exception)
         if "X-Request-ID" not in response:
             response["X-Request-ID"] = state.request_id
-        if state.config.capture_response_headers:
-            state.capture_response_headers(lambda name: _header(response, name))
+        if state.config.wants_response_headers:
+            state.response_headers(lambda name: _header(response, name))
         closers = getattr(response, "_resource_closers", None)
         if getattr(response, "streaming", False) and isinstance(closers, list):
             # Streaming bodies are sent after the middleware returns: the request

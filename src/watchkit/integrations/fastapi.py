@@ -39,11 +39,12 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         "watchkit.instrument_fastapi needs FastAPI: pip install 'watchkit[fastapi]'"
     ) from error
 
-from watchkit.integrations.starlette import instrument_app
+from watchkit.integrations.starlette import _uninstrument_app, instrument_app
 
-__all__ = ["instrument_fastapi", "native_telemetry_enabled"]
+__all__ = ["instrument_fastapi", "native_telemetry_enabled", "uninstrument_fastapi"]
 
 _NATIVE_SWITCHES = ("tracing", "metrics", "logs", "operation_spans")
+_SAVED = "_watchkit_native_telemetry"
 
 
 def _switch_off_native_telemetry(app: Any) -> None:
@@ -58,6 +59,7 @@ def _switch_off_native_telemetry(app: Any) -> None:
     ):
         # The same dict FastAPI(telemetry=...) fills; NativeTelemetry reads it per request.
         switches = cast("dict[str, Any]", config)
+        setattr(app, _SAVED, {key: switches[key] for key in _NATIVE_SWITCHES})
         for key in _NATIVE_SWITCHES:
             switches[key] = False
         return
@@ -87,7 +89,8 @@ def instrument_fastapi(app: FastAPI, **options: Unpack[_http.HttpOptions]) -> Fa
     Args:
         app: the application.
         **options: ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing`` (see the integrations docs).
+            ``capture_response_headers``, ``tracing``, ``request_hook``,
+            ``response_hook`` (see the integrations docs).
 
     Returns:
         The same ``app``.
@@ -102,4 +105,28 @@ def instrument_fastapi(app: FastAPI, **options: Unpack[_http.HttpOptions]) -> Fa
     """
     if instrument_app(app, options, "watchkit.instrument_fastapi"):
         _switch_off_native_telemetry(app)
+    return app
+
+
+def uninstrument_fastapi(app: FastAPI) -> FastAPI:
+    """Remove what :func:`instrument_fastapi` added and switch FastAPI's own telemetry back.
+
+    An app that is not instrumented is returned unchanged.
+
+    Args:
+        app: the application.
+
+    Returns:
+        The same ``app``.
+
+    Example:
+        >>> from fastapi import FastAPI
+        >>> import watchkit
+        >>> app = watchkit.uninstrument_fastapi(watchkit.instrument_fastapi(FastAPI()))
+    """
+    if _uninstrument_app(app):
+        saved = app.__dict__.pop(_SAVED, None)
+        config: Any = getattr(app, "_telemetry", None)
+        if isinstance(saved, dict) and isinstance(config, dict):
+            config.update(saved)
     return app

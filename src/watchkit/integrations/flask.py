@@ -42,7 +42,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         "watchkit.instrument_flask needs Flask: pip install 'watchkit[flask]'"
     ) from error
 
-__all__ = ["instrument_flask"]
+__all__ = ["instrument_flask", "uninstrument_flask"]
 
 _EXTENSION: Final = "watchkit"
 _WHERE: Final = "watchkit.instrument_flask"
@@ -79,8 +79,11 @@ class _FlaskMiddleware(WatchkitMiddleware):
         super().__init__(app)
         self._config = config
         self._flask_app = flask_app
+        self.disabled = False
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
+        if self.disabled:
+            return self.app(environ, start_response)
         if self._flask_app.__dict__.get("_is_instrumented_by_opentelemetry"):
             _http.warn_once(
                 f"flask-contrib:{id(self._flask_app)}",
@@ -101,7 +104,8 @@ def instrument_flask(app: flask.Flask, **options: Unpack[_http.HttpOptions]) -> 
     Args:
         app: the application.
         **options: ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing`` (see the integrations docs).
+            ``capture_response_headers``, ``tracing``, ``request_hook``,
+            ``response_hook`` (see the integrations docs).
 
     Returns:
         The same ``app``.
@@ -136,4 +140,40 @@ def instrument_flask(app: flask.Flask, **options: Unpack[_http.HttpOptions]) -> 
     app.url_value_preprocessors.setdefault(None, []).insert(0, _route_selected)
     flask.got_request_exception.connect(_exception, app, weak=False)
     app.extensions[_EXTENSION] = middleware
+    return app
+
+
+def uninstrument_flask(app: flask.Flask) -> flask.Flask:
+    """Remove what :func:`instrument_flask` added: ``app.wsgi_app``, the route hook, the signal.
+
+    An app that is not instrumented is returned unchanged.
+
+    Args:
+        app: the application.
+
+    Returns:
+        The same ``app``.
+
+    Example:
+        >>> from flask import Flask
+        >>> import watchkit
+        >>> app = watchkit.uninstrument_flask(watchkit.instrument_flask(Flask("orders")))
+    """
+    middleware = app.extensions.get(_EXTENSION)
+    if not isinstance(middleware, _FlaskMiddleware):
+        return app
+    if app.wsgi_app is middleware:
+        app.wsgi_app = middleware.app  # type: ignore[method-assign,assignment]
+    else:
+        _http.warn_once(
+            f"flask-unwrap:{id(app)}",
+            "watchkit: app.wsgi_app was wrapped again after instrument_flask; "
+            "uninstrument_flask leaves watchkit's middleware in that chain passing through",
+        )
+        middleware.disabled = True
+    preprocessors = app.url_value_preprocessors.get(None, [])
+    if _route_selected in preprocessors:
+        preprocessors.remove(_route_selected)
+    flask.got_request_exception.disconnect(_exception, app)
+    del app.extensions[_EXTENSION]
     return app

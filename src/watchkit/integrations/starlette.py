@@ -31,7 +31,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         "watchkit.instrument_starlette needs Starlette: pip install 'watchkit[starlette]'"
     ) from error
 
-__all__ = ["instrument_starlette"]
+__all__ = ["instrument_starlette", "uninstrument_starlette"]
 
 _FLAG: Final = "_watchkit_instrumented"
 
@@ -63,11 +63,23 @@ def instrument_app(app: Any, options: _http.HttpOptions, where: str) -> bool:
     def build_middleware_stack() -> Any:
         return WatchkitMiddleware._with_config(build(), config)
 
-    # Instance attribute: Starlette calls self.build_middleware_stack() lazily.
+    # Instance attribute: Starlette calls self.build_middleware_stack() lazily;
+    # _uninstrument_app deletes it, which brings back the class's method.
     setattr(app, "build_middleware_stack", build_middleware_stack)  # noqa: B010
     if getattr(app, "middleware_stack", None) is not None:
         app.middleware_stack = build_middleware_stack()
     setattr(app, _FLAG, True)
+    return True
+
+
+def _uninstrument_app(app: Any) -> bool:
+    """Undo :func:`instrument_app`; False if ``app`` was not instrumented by it."""
+    if not getattr(app, _FLAG, False):
+        return False
+    app.__dict__.pop("build_middleware_stack", None)
+    if getattr(app, "middleware_stack", None) is not None:
+        app.middleware_stack = app.build_middleware_stack()
+    delattr(app, _FLAG)
     return True
 
 
@@ -80,7 +92,8 @@ def instrument_starlette(app: Starlette, **options: Unpack[_http.HttpOptions]) -
     Args:
         app: the application.
         **options: ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing`` (see the integrations docs).
+            ``capture_response_headers``, ``tracing``, ``request_hook``,
+            ``response_hook`` (see the integrations docs).
 
     Returns:
         The same ``app``.
@@ -94,4 +107,24 @@ def instrument_starlette(app: Starlette, **options: Unpack[_http.HttpOptions]) -
         >>> app = watchkit.instrument_starlette(Starlette(), tracing=False)
     """
     instrument_app(app, options, "watchkit.instrument_starlette")
+    return app
+
+
+def uninstrument_starlette(app: Starlette) -> Starlette:
+    """Remove what :func:`instrument_starlette` added; the app is as before.
+
+    An app that is not instrumented is returned unchanged.
+
+    Args:
+        app: the application.
+
+    Returns:
+        The same ``app``.
+
+    Example:
+        >>> from starlette.applications import Starlette
+        >>> import watchkit
+        >>> app = watchkit.uninstrument_starlette(watchkit.instrument_starlette(Starlette()))
+    """
+    _uninstrument_app(app)
     return app

@@ -137,14 +137,14 @@ def response_started(
             break
     else:
         headers = [*headers, ("X-Request-ID", request.request_id)]
-    if request.config.capture_response_headers:
+    if request.config.wants_response_headers:
         found = headers
 
         def lookup(name: str) -> list[str] | None:
             values = [v for k, v in found if k.lower() == name]
             return values or None
 
-        request.capture_response_headers(lookup)
+        request.response_headers(lookup)
     return headers
 
 
@@ -241,7 +241,8 @@ class WatchkitMiddleware:
     Args:
         app: the WSGI application to wrap.
         **options: ``excluded_urls``, ``capture_request_headers``,
-            ``capture_response_headers``, ``tracing`` (see the integrations docs).
+            ``capture_response_headers``, ``tracing``, ``request_hook``,
+            ``response_hook`` (see the integrations docs).
 
     Raises:
         ConfigError: an unknown option or an invalid value.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from watchkit.integrations._http.headers import ALWAYS_REDACTED_HEADERS
 from watchkit.integrations._http.notices import already_instrumented, flush_telemetry, warn_once
-from watchkit.integrations._http.options import HttpConfig, HttpOptions
+from watchkit.integrations._http.options import HttpConfig, HttpOptions, RequestHook, ResponseHook
 from watchkit.integrations._http.parsing import number, parse_host, port_number, request_id_from
 from watchkit.integrations._http.propagation import propagation_fields
 from watchkit.integrations._http.request import ServerRequest, start
@@ -29,6 +29,8 @@ __all__ = [
     "ALWAYS_REDACTED_HEADERS",
     "HttpConfig",
     "HttpOptions",
+    "RequestHook",
+    "ResponseHook",
     "ServerRequest",
     "already_instrumented",
     "flush_telemetry",

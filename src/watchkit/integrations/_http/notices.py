@@ -15,13 +15,13 @@ _warned: set[str] = set()
 _warn_lock = threading.Lock()
 
 
-def warn_once(key: str, message: str, *args: object) -> None:
+def warn_once(key: str, message: str, *args: object, exc_info: bool = False) -> None:
     """Log ``message`` as a warning the first time ``key`` is seen in this process."""
     with _warn_lock:
         if key in _warned:
             return
         _warned.add(key)
-    guard.internal_logger.warning(message, *args)
+    guard.internal_logger.warning(message, *args, exc_info=exc_info)
 
 
 def already_instrumented(where: str) -> bool:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypedDict
+
+from opentelemetry.trace import Span
 
 from watchkit._exceptions import ConfigError
 from watchkit._internal import semconv
 
-__all__ = ["HttpConfig", "HttpOptions", "compile_patterns"]
+__all__ = ["HttpConfig", "HttpOptions", "RequestHook", "ResponseHook", "compile_patterns"]
+
+RequestHook = Callable[[Span, Mapping[str, Any]], None]
+"""``hook(span, request)``: ``request`` is the ASGI scope or the WSGI environ
+(Django's ``request.META``)."""
+
+ResponseHook = Callable[[Span, "int | None", Callable[[str], "list[str] | None"]], None]
+"""``hook(span, status, header)``: ``header(name)`` gives the values of one
+response header (lower-case name), or None."""
 
 
 class HttpOptions(TypedDict, total=False):
@@ -26,12 +36,19 @@ class HttpOptions(TypedDict, total=False):
             ``http.response.header.<name>``.
         tracing: ``False`` records the metrics, request id and log context but no
             span (and does not read incoming trace context).
+        request_hook: called as ``hook(span, request)`` when the server span has
+            started (``request``: the ASGI scope or WSGI environ), to add attributes.
+        response_hook: called as ``hook(span, status, header)`` when the response
+            starts. Hooks run only for recording spans; one that raises is logged
+            once (with its traceback) and never breaks the request.
     """
 
     excluded_urls: Sequence[str]
     capture_request_headers: Sequence[str]
     capture_response_headers: Sequence[str]
     tracing: bool
+    request_hook: RequestHook
+    response_hook: ResponseHook
 
 
 _OPTION_NAMES: Final = tuple(sorted(HttpOptions.__annotations__))
@@ -70,6 +87,15 @@ def _header_names(value: object, option: str, where: str) -> tuple[str, ...]:
     return names
 
 
+def _hook(options: Mapping[str, Any], option: str, where: str) -> Any:
+    hook = options.get(option)
+    if hook is not None and not callable(hook):
+        raise ConfigError(
+            f"{where}: option {option}={hook!r} is not accepted; use a function or None"
+        )
+    return hook
+
+
 def compile_patterns(patterns: Sequence[str]) -> re.Pattern[str] | None:
     """One regex searching for any of ``patterns`` (None for none)."""
     if not patterns:
@@ -93,7 +119,10 @@ class HttpConfig:
         "capture_request_headers",
         "capture_response_headers",
         "known_methods",
+        "request_hook",
+        "response_hook",
         "tracing",
+        "wants_response_headers",
         "where",
     )
 
@@ -127,6 +156,11 @@ class HttpConfig:
         )
         self.capture_response_headers = _header_names(
             options.get("capture_response_headers", ()), "capture_response_headers", where
+        )
+        self.request_hook: RequestHook | None = _hook(options, "request_hook", where)
+        self.response_hook: ResponseHook | None = _hook(options, "response_hook", where)
+        self.wants_response_headers = bool(self.capture_response_headers) or (
+            self.response_hook is not None
         )
         self.known_methods = _known_methods()
         # The header plans depend on the redaction settings: rebuilt when the

@@ -41,6 +41,7 @@ from watchkit.integrations._http.instruments import (
     Instruments,
     active_add,
 )
+from watchkit.integrations._http.notices import warn_once
 from watchkit.integrations._http.options import HttpConfig
 from watchkit.integrations._http.parsing import request_id_from
 
@@ -55,7 +56,7 @@ class ServerRequest:
     """One request being handled: span, timing, sizes and log-context tokens.
 
     Created by :func:`start`; adapters call :meth:`set_route`,
-    :meth:`capture_response_headers`, :meth:`fail` / :meth:`escaped`, and
+    :meth:`response_headers`, :meth:`fail` / :meth:`escaped`, and
     finally :meth:`finish` and :meth:`exit` (the latter restores the context
     the request started in). None of them raises.
     """
@@ -135,16 +136,27 @@ class ServerRequest:
         except Exception:
             guard.report("http.route")
 
-    def capture_response_headers(self, lookup: HeaderLookup) -> None:
-        """Record the allowlisted response headers on the span."""
+    def response_headers(self, lookup: HeaderLookup) -> None:
+        """The response starts: record the allowlisted headers, run the response hook.
+
+        Adapters call it when ``config.wants_response_headers``, after setting
+        :attr:`status`.
+        """
         try:
             span = self.span
             config = self.config
-            if span is None or not config.capture_response_headers or not span.is_recording():
+            if span is None or not span.is_recording():
                 return
-            instruments = self.instruments
-            plan = config.response_header_plan(instruments)
-            span.set_attributes(capture_headers(plan, lookup, instruments.redactor))
+            if config.capture_response_headers:
+                instruments = self.instruments
+                plan = config.response_header_plan(instruments)
+                span.set_attributes(capture_headers(plan, lookup, instruments.redactor))
+            hook = config.response_hook
+            if hook is not None:
+                try:
+                    hook(span, self.status, lookup)
+                except Exception:
+                    hook_failed(config.where, "response_hook", hook)
         except Exception:
             guard.report("http.response_headers")
 
@@ -270,6 +282,22 @@ class ServerRequest:
             guard.report("http.exit")
 
 
+def hook_failed(where: str, option: str, hook: object) -> None:
+    """Log a user hook's exception once per hook; the request goes on.
+
+    Not :func:`guard.report`: the error is the application's, so it is not
+    re-raised in test mode either.
+    """
+    warn_once(
+        f"hook:{option}:{id(hook)}",
+        "watchkit: the %s given to %s raised; it is skipped for this request "
+        "(further errors of this hook are not logged)",
+        option,
+        where,
+        exc_info=True,
+    )
+
+
 def start(
     config: HttpConfig,
     *,
@@ -288,12 +316,14 @@ def start(
     request_size: int | None = None,
     header_lookup: HeaderLookup | None = None,
     websocket: bool = False,
+    native: Any = None,
 ) -> ServerRequest | None:
     """Begin a request: exclusion, span, metrics; then :meth:`ServerRequest.enter`.
 
     Returns None when the path is excluded or telemetry is disabled; the adapter
     then just calls the application. ``getter`` is None when the carrier has none
-    of the propagator's headers (extraction skipped).
+    of the propagator's headers (extraction skipped). ``native`` is what the
+    request hook receives (default: ``carrier``).
     """
     instruments = INSTRUMENTS.get()
     if not instruments.enabled:
@@ -352,6 +382,12 @@ def start(
         )
         request.span = span
         request.parent = parent
+        hook = config.request_hook
+        if hook is not None and span.is_recording():
+            try:
+                hook(span, carrier if native is None else native)
+            except Exception:
+                hook_failed(config.where, "request_hook", hook)
     if not websocket:
         active_add(method, scheme, 1)
     request.enter()
