@@ -25,8 +25,15 @@ from watchkit._metrics import Counter, attributes_key, record
 __all__ = ["LoginMonitor"]
 
 _SCOPE = "watchkit.security"
-_ATTEMPTS = Counter(semconv.SECURITY_LOGIN_ATTEMPTS, "{attempt}", "Login attempts.", scope=_SCOPE)
-_ALERTS = Counter(semconv.SECURITY_ALERTS, "{alert}", "Security alerts raised.", scope=_SCOPE)
+_ATTEMPTS = Counter(
+    semconv.SECURITY_LOGIN_ATTEMPTS,
+    semconv.SECURITY_LOGIN_ATTEMPTS_UNIT,
+    "Login attempts.",
+    scope=_SCOPE,
+)
+_ALERTS = Counter(
+    semconv.SECURITY_ALERTS, semconv.SECURITY_ALERTS_UNIT, "Security alerts raised.", scope=_SCOPE
+)
 # Attribute sets and their guard keys, built once: the outcome is one of two.
 _OUTCOMES = {
     outcome: (
@@ -35,7 +42,7 @@ _OUTCOMES = {
     )
     for outcome in ("success", "failure")
 }
-_BRUTE_FORCE = {semconv.SECURITY_ALERT_KIND: "brute_force"}
+_BRUTE_FORCE = {semconv.SECURITY_ALERT_KIND: semconv.SECURITY_ALERT_KIND_BRUTE_FORCE}
 
 
 def _as_text(value: object) -> str:

@@ -188,3 +188,28 @@ HEALTH_CHECK_KIND: Final = "health.check.kind"
 HEALTH_CHECK_RESULT: Final = "health.check.status"
 HEALTH_STATUS_VALUES: Final = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
 HEALTH_MEDIA_TYPE: Final = "application/health+json"
+
+# Operations as code: the instruments the generated rules and dashboards query
+# beyond the ones above, with the units they are emitted in (the Prometheus name
+# depends on the unit). Database and HTTP-client durations are stable semconv;
+# process and filesystem metrics follow the development system/process
+# conventions, which the runtime metrics use.
+DB_CLIENT_OPERATION_DURATION_METRIC: Final = "db.client.operation.duration"
+DB_SYSTEM_NAME_ATTR: Final = "db.system.name"
+HTTP_CLIENT_REQUEST_DURATION_METRIC: Final = "http.client.request.duration"
+PROCESS_CPU_UTILIZATION: Final = "process.cpu.utilization"
+PROCESS_MEMORY_USAGE: Final = "process.memory.usage"
+SYSTEM_FILESYSTEM_USAGE: Final = "system.filesystem.usage"
+SYSTEM_FILESYSTEM_STATE: Final = "system.filesystem.state"
+SYSTEM_FILESYSTEM_MOUNTPOINT: Final = "system.filesystem.mountpoint"
+UNIT_RATIO: Final = "1"
+SECURITY_LOGIN_ATTEMPTS_UNIT: Final = "{attempt}"
+SECURITY_ALERTS_UNIT: Final = "{alert}"
+SECURITY_ALERT_KIND_BRUTE_FORCE: Final = "brute_force"
+# Resource attributes a Prometheus pull endpoint copies onto every series, so
+# dashboards built for OTLP data (which filter on them) work on scraped data too.
+PROMOTED_RESOURCE_ATTRIBUTES: Final[tuple[str, ...]] = (
+    SERVICE_NAME,
+    SERVICE_NAMESPACE,
+    DEPLOYMENT_ENVIRONMENT_NAME,
+)

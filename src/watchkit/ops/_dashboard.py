@@ -1,0 +1,329 @@
+"""A Grafana dashboard per service (classic JSON model, pinned schemaVersion).
+
+Classic JSON rather than the v2 schema: every Grafana since 8 imports it, and
+provisioned dashboards are migrated forward from a pinned ``schemaVersion``
+(an old unpinned one is never migrated, weaveworks/grafanalib#500). Queries use
+``$__rate_interval`` so a rate always spans at least four scrapes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from watchkit.ops import _promnames as names
+from watchkit.ops._model import Service
+from watchkit.ops._rules import RECORD_PREFIX
+
+__all__ = ["SCHEMA_VERSION", "dashboard", "panel_queries"]
+
+SCHEMA_VERSION: Final = 39
+_DS: Final = {"type": "prometheus", "uid": "${datasource}"}
+_SEL: Final = (
+    f'{names.LABEL_SERVICE}="$service_name", '
+    f'{names.LABEL_ENVIRONMENT}=~"$deployment_environment_name", instance=~"$instance"'
+)
+_RI: Final = "$__rate_interval"
+
+
+def _sel(*extra: str) -> str:
+    return "{" + ", ".join((_SEL, *extra)) + "}"
+
+
+def _target(expr: str, legend: str, ref: str, *, instant: bool = False) -> dict[str, Any]:
+    target: dict[str, Any] = {"datasource": _DS, "expr": expr, "legendFormat": legend, "refId": ref}
+    if instant:
+        target.update({"instant": True, "range": False, "format": "table"})
+    return target
+
+
+def _quantile(q: float, metric: str, by: str = "", *extra: str) -> str:
+    group = f"le, {by}" if by else "le"
+    return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{_sel(*extra)}[{_RI}])))"
+
+
+def _rate(metric: str, by: str, *extra: str) -> str:
+    return f"sum by ({by}) (rate({metric}{_sel(*extra)}[{_RI}]))"
+
+
+def _thresholds(*steps: tuple[str, float | None]) -> dict[str, Any]:
+    return {
+        "mode": "absolute",
+        "steps": [{"color": color, "value": value} for color, value in steps],
+    }
+
+
+def _timeseries(
+    title: str,
+    unit: str,
+    targets: list[dict[str, Any]],
+    *,
+    description: str,
+    thresholds: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"unit": unit}
+    custom: dict[str, Any] = {}
+    if thresholds is not None:
+        defaults["thresholds"] = thresholds
+        custom["thresholdsStyle"] = {"mode": "line"}
+    defaults["custom"] = custom
+    return {
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": _DS,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
+        "targets": targets,
+    }
+
+
+def _row(title: str) -> dict[str, Any]:
+    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+
+
+def _levels(service: Service, kind: str) -> tuple[float | None, float | None]:
+    for threshold in service.thresholds:
+        if threshold.kind == kind and threshold.route is None:
+            return threshold.warning, threshold.critical
+    return None, None
+
+
+def _panels(service: Service) -> list[dict[str, Any]]:
+    http = names.HTTP_DURATION
+    five = f'{names.LABEL_STATUS}=~"5.."'
+    lat_warn, lat_crit = _levels(service, "latency")
+    err_warn, err_crit = _levels(service, "error_ratio")
+    route = names.LABEL_ROUTE
+    panels: list[dict[str, Any]] = [
+        _row("Service overview"),
+        _timeseries(
+            "Request rate", "reqps",
+            [_target(_rate(f"{http}_count", names.LABEL_SERVICE), "requests/s", "A")],
+            description="HTTP requests per second (http.server.request.duration count).",
+        ),
+        _timeseries(
+            "Error ratio", "percentunit",
+            [_target(f"{_rate(f'{http}_count', names.LABEL_SERVICE, five)}\n/ "
+                     f"{_rate(f'{http}_count', names.LABEL_SERVICE)}", "5xx share", "A")],
+            description="Share of responses with a 5xx status; lines at the declared thresholds.",
+            thresholds=_thresholds(("green", None), ("orange", err_warn), ("red", err_crit)),
+        ),
+        _timeseries(
+            "Latency", "s",
+            [_target(_quantile(q, http), f"p{int(q * 100)}", ref)
+             for q, ref in ((0.5, "A"), (0.95, "B"), (0.99, "C"))],
+            description="Request duration percentiles; lines at the declared thresholds.",
+            thresholds=_thresholds(("green", None), ("orange", lat_warn), ("red", lat_crit)),
+        ),
+        {
+            "type": "table",
+            "title": "Routes",
+            "description": "Per route: request rate, 5xx share and p95 latency.",
+            "datasource": _DS,
+            "fieldConfig": {"defaults": {"unit": "short"}, "overrides": []},
+            "options": {"showHeader": True},
+            "transformations": [{"id": "merge", "options": {}}],
+            "targets": [
+                _target(_rate(f"{http}_count", route), "", "A", instant=True),
+                _target(f"{_rate(f'{http}_count', route, five)}\n/ "
+                        f"{_rate(f'{http}_count', route)}", "", "B", instant=True),
+                _target(_quantile(0.95, http, route), "", "C", instant=True),
+            ],
+        },
+        _row("Flows and business metrics"),
+        _timeseries(
+            "Flows", "ops",
+            [_target(_rate(f"{names.FLOW_DURATION}_count",
+                           f"{names.LABEL_FLOW_NAME}, {names.LABEL_FLOW_OUTCOME}"),
+                     f"{{{{{names.LABEL_FLOW_NAME}}}}} {{{{{names.LABEL_FLOW_OUTCOME}}}}}", "A")],
+            description="Finished flows per second by name and outcome.",
+        ),
+        _timeseries(
+            "Flow duration p95", "s",
+            [_target(_quantile(0.95, names.FLOW_DURATION, names.LABEL_FLOW_NAME),
+                     f"{{{{{names.LABEL_FLOW_NAME}}}}}", "A")],
+            description="95th percentile of flow durations.",
+        ),
+        _timeseries(
+            "Business events", "ops",
+            [_target(_rate(names.EVENTS, names.LABEL_EVENT_NAME),
+                     f"{{{{{names.LABEL_EVENT_NAME}}}}}", "A")],
+            description="Business events per second by name.",
+        ),
+        _row("Database and dependencies"),
+        _timeseries(
+            "Database operation p95", "s",
+            [_target(_quantile(0.95, names.DB_DURATION, names.LABEL_DB_SYSTEM),
+                     f"{{{{{names.LABEL_DB_SYSTEM}}}}}", "A")],
+            description="95th percentile of database operation durations.",
+        ),
+        _timeseries(
+            "Outbound HTTP p95", "s",
+            [_target(_quantile(0.95, names.HTTP_CLIENT_DURATION, names.LABEL_SERVER_ADDRESS),
+                     f"{{{{{names.LABEL_SERVER_ADDRESS}}}}}", "A")],
+            description="95th percentile of outgoing HTTP requests, by server.",
+        ),
+        _row("Runtime"),
+        _timeseries(
+            "CPU", "percentunit",
+            [_target(f"max by (instance) ({names.CPU_UTILIZATION}{_sel()})", "{{instance}}", "A")],
+            description="Process CPU utilisation.",
+            thresholds=_thresholds(("green", None), ("orange", 0.8), ("red", 0.9)),
+        ),
+        _timeseries(
+            "Memory", "bytes",
+            [_target(f"max by (instance) ({names.MEMORY_USAGE}{_sel()})", "{{instance}}", "A")],
+            description="Process memory in use.",
+        ),
+        _timeseries(
+            "Disk free", "bytes",
+            [_target(f"min by ({names.LABEL_FS_MOUNTPOINT}) ({names.FILESYSTEM_USAGE}"
+                     f"{_sel(names.LABEL_FS_STATE + '=' + chr(34) + 'free' + chr(34))})",
+                     f"{{{{{names.LABEL_FS_MOUNTPOINT}}}}}", "A")],
+            description="Free space per filesystem.",
+        ),
+        _row("Security"),
+        _timeseries(
+            "Login attempts", "ops",
+            [_target(_rate(names.SECURITY_LOGIN_ATTEMPTS, "outcome"), "{{outcome}}", "A"),
+             _target(f"sum(increase({names.SECURITY_ALERTS}"
+                     f"{_sel(names.LABEL_ALERT_KIND + '=' + chr(34) + 'brute_force' + chr(34))}"
+                     f"[{_RI}]))", "brute-force alerts", "B")],
+            description="Logins by outcome and brute-force alerts raised by LoginMonitor.",
+        ),
+    ]  # fmt: skip
+    if service.slos:
+        slo_sel = f'{{{names.LABEL_SERVICE}="$service_name"}}'
+        panels += [
+            _row("SLOs"),
+            _timeseries(
+                "Error budget remaining", "percentunit",
+                [_target(f"{RECORD_PREFIX}:error_budget_remaining:ratio{slo_sel}", "{{slo}}", "A")],
+                description="Share of each SLO's error budget left over its period.",
+                thresholds=_thresholds(("red", None), ("orange", 0.25), ("green", 0.5)),
+            ),
+            _timeseries(
+                "Burn rate (1h)", "short",
+                [_target(f"{RECORD_PREFIX}:burn_rate:ratio_rate1h{slo_sel}", "{{slo}}", "A")],
+                description="How many times faster than sustainable each budget burns.",
+                thresholds=_thresholds(("green", None), ("orange", 6.0), ("red", 14.4)),
+            ),
+        ]  # fmt: skip
+    return _layout(panels)
+
+
+def _layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ids and grid positions: rows full width, panels three to a row."""
+    y, x = 0, 0
+    for number, panel in enumerate(panels, start=1):
+        panel["id"] = number
+        if panel["type"] == "row":
+            y += 0 if x == 0 else 8
+            panel["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
+            y, x = y + 1, 0
+            continue
+        width = 24 if panel["type"] == "table" else 8
+        if x + width > 24:
+            y, x = y + 8, 0
+        panel["gridPos"] = {"h": 8, "w": width, "x": x, "y": y}
+        x += width
+        if x >= 24:
+            y, x = y + 8, 0
+    return panels
+
+
+def _variable(name: str, label: str, query: str, *, all_value: bool) -> dict[str, Any]:
+    return {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": _DS,
+        "query": {"query": query, "refId": name},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": all_value,
+        "multi": False,
+        **({"allValue": ".*"} if all_value else {}),
+        "sort": 1,
+    }
+
+
+def dashboard(
+    service: Service, *, traces_url: str | None = None, logs_url: str | None = None
+) -> dict[str, Any]:
+    """A Grafana dashboard (classic JSON model) for one declared service.
+
+    Args:
+        service: the declared service.
+        traces_url: a link to its traces (e.g. a Grafana Explore URL on Tempo).
+        logs_url: a link to its logs (e.g. a Grafana Explore URL on Loki).
+
+    Returns:
+        The dashboard model; ``json.dumps`` it for Grafana's import or provisioning.
+    """
+    links = [
+        {"title": title, "type": "link", "url": url, "targetBlank": True}
+        for title, url in (("Traces", traces_url), ("Logs", logs_url))
+        if url
+    ]
+    env_default = service.environment or "All"
+    return {
+        "uid": "watchkit-" + re.sub(r"[^a-zA-Z0-9-]", "-", service.name)[:31],
+        "title": f"{service.name} (watchkit)",
+        "tags": ["watchkit", service.name],
+        "timezone": "browser",
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "links": links,
+        "templating": {
+            "list": [
+                {
+                    "type": "datasource",
+                    "name": "datasource",
+                    "label": "Data source",
+                    "query": "prometheus",
+                    "current": {},
+                },
+                {
+                    **_variable(
+                        names.LABEL_SERVICE,
+                        "Service",
+                        f"label_values(target_info, {names.LABEL_SERVICE})",
+                        all_value=False,
+                    ),
+                    "current": {"text": service.name, "value": service.name},
+                },
+                {
+                    **_variable(
+                        names.LABEL_ENVIRONMENT,
+                        "Environment",
+                        f'label_values(target_info{{{names.LABEL_SERVICE}="$service_name"}}, '
+                        f"{names.LABEL_ENVIRONMENT})",
+                        all_value=True,
+                    ),
+                    "current": {"text": env_default, "value": service.environment or "$__all"},
+                },
+                _variable(
+                    "instance",
+                    "Instance",
+                    f'label_values(target_info{{{names.LABEL_SERVICE}="$service_name"}}, instance)',
+                    all_value=True,
+                ),
+            ]
+        },
+        "annotations": {"list": []},
+        "panels": _panels(service),
+    }
+
+
+def panel_queries(model: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, query) of every target, for checks."""
+    return [
+        (panel["title"], target["expr"])
+        for panel in model["panels"]
+        for target in panel.get("targets", [])
+    ]

@@ -1,0 +1,313 @@
+"""Declaring services in Python or from a parsed YAML file: one model, one validation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from watchkit._exceptions import ConfigError
+from watchkit._internal import semconv
+from watchkit.ops._model import (
+    SLO,
+    Capacity,
+    Routing,
+    Service,
+    Threshold,
+    build_buckets,
+    build_capacity,
+    build_slo,
+    build_threshold,
+    check_boundary,
+    parse_duration,
+)
+
+__all__ = ["capacity", "from_mapping", "service", "slo", "threshold"]
+
+_SERVICE_FIELDS = frozenset(
+    {"name", "namespace", "environment", "team", "runbook_url", "dashboard_url", "labels",
+     "buckets", "slos", "thresholds", "capacity", "absent_for", "anomalies"}
+)  # fmt: skip
+
+
+def slo(
+    name: str,
+    *,
+    objective: float,
+    period: str = "30d",
+    sli: str = "availability",
+    latency: float | str | None = None,
+    route: str | None = None,
+    flow: str | None = None,
+    db_system: str | None = None,
+    team: str | None = None,
+    runbook_url: str | None = None,
+    dashboard_url: str | None = None,
+    summary: str | None = None,
+    description: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    buckets: Sequence[float] = semconv.DEFAULT_DURATION_BUCKETS,
+) -> SLO:
+    """Declare a service-level objective.
+
+    Args:
+        name: unique within the service; the ``slo`` label of its rules.
+        objective: the good share as a fraction (``0.999`` for 99.9 %).
+        period: rolling compliance period (``"30d"``, ``"28d"``, ``"7d"``).
+        sli: ``"availability"`` or ``"latency"``.
+        latency: for ``sli="latency"``: seconds or ``"500ms"``; must be a bucket boundary.
+        route: only this ``http.route``.
+        flow: measure this watchkit flow (its ``error`` outcomes) instead of HTTP.
+        db_system: measure database operations of this ``db.system.name``.
+        team: ``team`` label of the alerts.
+        runbook_url: ``runbook_url`` annotation.
+        dashboard_url: ``dashboard_url`` annotation.
+        summary: ``summary`` annotation (default generated).
+        description: ``description`` annotation (default generated).
+        labels: extra alert labels.
+        buckets: the duration histogram's boundaries (the default ones unless
+            ``duration_buckets`` is configured).
+
+    Raises:
+        ConfigError: a value is invalid; the message names the field.
+
+    Example:
+        >>> from watchkit import ops
+        >>> ops.slo("fast-orders", objective=0.95, sli="latency", latency="500ms").latency
+        0.5
+    """
+    spec = {key: value for key, value in locals().items() if key != "buckets"}
+    return build_slo(0, spec, buckets)
+
+
+def threshold(
+    name: str,
+    *,
+    kind: str,
+    warning: float | str | None = None,
+    critical: float | str | None = None,
+    for_: str = "5m",
+    quantile: float = 0.95,
+    window: str | None = None,
+    route: str | None = None,
+    limit: float | str | None = None,
+    team: str | None = None,
+    runbook_url: str | None = None,
+    dashboard_url: str | None = None,
+    summary: str | None = None,
+    description: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    buckets: Sequence[float] = semconv.DEFAULT_DURATION_BUCKETS,
+) -> Threshold:
+    """Declare a threshold alert with a warning and/or a critical level.
+
+    Args:
+        name: the alert name, e.g. ``"HighLatency"``.
+        kind: ``"latency"``, ``"error_ratio"``, ``"cpu"``, ``"memory"`` or ``"brute_force"``.
+        warning: the warning level (latency: seconds or ``"200ms"``, a bucket
+            boundary; ratios: a fraction; brute_force: a count of alerts).
+        critical: the critical level, above ``warning``.
+        for_: how long the condition must hold (``"5m"``).
+        quantile: for ``latency``: the quantile compared (0.95).
+        window: rate window (``"5m"``; ``"10m"`` for brute_force).
+        route: only this ``http.route`` (latency and error_ratio).
+        limit: for ``memory``: the memory limit (bytes or ``"512MiB"``).
+        team: ``team`` label.
+        runbook_url: ``runbook_url`` annotation.
+        dashboard_url: ``dashboard_url`` annotation.
+        summary: ``summary`` annotation (default generated).
+        description: ``description`` annotation (default generated).
+        labels: extra alert labels.
+        buckets: the duration histogram's boundaries.
+
+    Raises:
+        ConfigError: a value is invalid; the message names the field.
+
+    Example:
+        >>> from watchkit import ops
+        >>> ops.threshold("HighLatency", kind="latency", warning="250ms").warning
+        0.25
+    """
+    spec = {key: value for key, value in locals().items() if key not in ("buckets", "for_")}
+    spec["for"] = for_
+    if window is None:
+        del spec["window"]
+    return build_threshold(0, spec, buckets)
+
+
+def capacity(
+    *,
+    disk_horizon: str | None = "4h",
+    memory_limit: float | str | None = None,
+    memory_horizon: str = "4h",
+    max_request_rate: float | None = None,
+    request_horizon: str = "1h",
+) -> Capacity:
+    """Declare trend (capacity) alerts.
+
+    Args:
+        disk_horizon: alert when a filesystem will be full within it (None: no alert).
+        memory_limit: alert when process memory will pass it within ``memory_horizon``.
+        memory_horizon: projection horizon for memory.
+        max_request_rate: requests per second the service is sized for.
+        request_horizon: projection horizon for the request rate.
+
+    Raises:
+        ConfigError: a value is invalid; the message names the field.
+    """
+    return build_capacity(dict(locals()))
+
+
+def service(
+    name: str,
+    *,
+    namespace: str | None = None,
+    environment: str | None = None,
+    slos: Sequence[SLO] = (),
+    thresholds: Sequence[Threshold] = (),
+    capacity: Capacity | None = None,
+    team: str | None = None,
+    runbook_url: str | None = None,
+    dashboard_url: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    buckets: Sequence[float] = semconv.DEFAULT_DURATION_BUCKETS,
+    absent_for: str = "10m",
+    anomalies: bool = True,
+) -> Service:
+    """Declare a service: the input of every generator.
+
+    Args:
+        name: its ``service.name``.
+        namespace: its ``service.namespace``.
+        environment: its ``deployment.environment.name``; queries then select it.
+        slos: from :func:`slo`.
+        thresholds: from :func:`threshold`.
+        capacity: from :func:`capacity` (default: disk-full-within-4h only).
+        team: default ``team`` of every alert.
+        runbook_url: default ``runbook_url``.
+        dashboard_url: default ``dashboard_url``.
+        labels: extra labels on every alert.
+        buckets: the duration histogram's boundaries, if ``duration_buckets`` is configured.
+        absent_for: how long without telemetry before ``TelemetryAbsent`` fires.
+        anomalies: generate the week-over-week anomaly rules.
+
+    Raises:
+        ConfigError: a value is invalid; the message names the field.
+
+    Example:
+        >>> from watchkit import ops
+        >>> ops.service("checkout", slos=[ops.slo("availability", objective=0.999)]).name
+        'checkout'
+    """
+    where = "service."
+    if not isinstance(name, str) or not name.strip() or '"' in name:
+        raise ConfigError(f"{where}name = {name!r} is not accepted; use a non-empty service.name")
+    for key, value in (("namespace", namespace), ("environment", environment)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{where}{key} = {value!r} is not accepted; use a non-empty string")
+    bounds = build_buckets(list(buckets))
+    slo_list = list(slos)
+    for index, item in enumerate(slo_list):
+        if not isinstance(item, SLO):
+            raise ConfigError(f"slos[{index}] = {item!r} is not accepted; use watchkit.ops.slo()")
+        if item.latency is not None:
+            check_boundary(item.latency, f"slos[{index}].latency", bounds)
+    seen: set[str] = set()
+    for index, item in enumerate(slo_list):
+        if item.name in seen:
+            raise ConfigError(f"slos[{index}].name = {item.name!r} is declared twice")
+        seen.add(item.name)
+    threshold_list = list(thresholds)
+    for index, entry in enumerate(threshold_list):
+        if not isinstance(entry, Threshold):
+            raise ConfigError(
+                f"thresholds[{index}] = {entry!r} is not accepted; use watchkit.ops.threshold()"
+            )
+        if entry.kind == "latency":
+            for level in (entry.warning, entry.critical):
+                if level is not None:
+                    check_boundary(level, f"thresholds[{index}].{entry.kind}", bounds)
+    if capacity is not None and not isinstance(capacity, Capacity):
+        raise ConfigError(f"capacity = {capacity!r} is not accepted; use watchkit.ops.capacity()")
+    if not isinstance(anomalies, bool):
+        raise ConfigError(f"anomalies = {anomalies!r} is not accepted; use true or false")
+    routing = Routing.build(
+        where,
+        **{
+            k: v
+            for k, v in (("team", team), ("runbook_url", runbook_url),
+                         ("dashboard_url", dashboard_url), ("labels", labels))
+            if v is not None
+        },
+    )  # fmt: skip
+    return Service(
+        name=name,
+        namespace=namespace,
+        environment=environment,
+        slos=tuple(slo_list),
+        thresholds=tuple(threshold_list),
+        capacity=capacity if capacity is not None else Capacity(),
+        routing=routing,
+        buckets=bounds,
+        absent_for=parse_duration(absent_for, f"{where}absent_for"),
+        anomalies=anomalies,
+    )
+
+
+def from_mapping(document: object) -> list[Service]:
+    """Services from a parsed declaration file (``{"services": [...]}``).
+
+    Raises:
+        ConfigError: the document does not have that shape or a value is
+            invalid; the message names the field (``services[0].slos[1].objective``).
+    """
+    if not isinstance(document, Mapping) or set(document) != {"services"}:
+        raise ConfigError(
+            "the declaration file must be a mapping with one key, 'services' (a list of services)"
+        )
+    entries = document["services"]
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("services must be a non-empty list")
+    return [_service_from(index, entry) for index, entry in enumerate(entries)]
+
+
+def _service_from(index: int, entry: object) -> Service:
+    prefix = f"services[{index}]."
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"services[{index}] is not a mapping of field names to values")
+    try:
+        unknown = sorted(str(key) for key in entry if key not in _SERVICE_FIELDS)
+        if unknown:
+            raise ConfigError(
+                f"{unknown[0]} is not a known field; use: {', '.join(sorted(_SERVICE_FIELDS))}"
+            )
+        if "name" not in entry:
+            raise ConfigError("name is required")
+        buckets = build_buckets(entry.get("buckets", list(semconv.DEFAULT_DURATION_BUCKETS)))
+        slos = _list(entry, "slos")
+        thresholds = _list(entry, "thresholds")
+        cap = entry.get("capacity")
+        kwargs: dict[str, Any] = {
+            key: entry[key]
+            for key in ("namespace", "environment", "team", "runbook_url", "dashboard_url",
+                        "labels", "absent_for", "anomalies")
+            if key in entry
+        }  # fmt: skip
+        svc = service(
+            entry["name"],
+            slos=[build_slo(i, spec, buckets) for i, spec in enumerate(slos)],
+            thresholds=[build_threshold(i, spec, buckets) for i, spec in enumerate(thresholds)],
+            capacity=None if cap is None else build_capacity(cap),
+            buckets=buckets,
+            **kwargs,
+        )
+    except ConfigError as error:
+        message = str(error).removeprefix("service.")
+        raise ConfigError(f"{prefix}{message}") from None
+    return svc
+
+
+def _list(entry: Mapping[str, Any], key: str) -> list[Any]:
+    value = entry.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} = {value!r} is not accepted; use a list")
+    return value

@@ -1,0 +1,466 @@
+"""The declaration model: services, SLOs, thresholds and capacity limits.
+
+Every value is checked when it is declared (in Python or read from YAML), so a
+generator never meets a bad one. Errors are :class:`~watchkit.ConfigError` and
+name the field (``slos[0].objective``) and the values that are accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from watchkit._exceptions import ConfigError
+from watchkit._internal import semconv
+
+__all__ = [
+    "SEVERITIES",
+    "SLO",
+    "Capacity",
+    "Routing",
+    "Service",
+    "Threshold",
+    "format_duration",
+    "parse_duration",
+]
+
+SEVERITIES: Final = ("critical", "warning", "info")
+SLI_KINDS: Final = ("availability", "latency")
+THRESHOLD_KINDS: Final = ("latency", "error_ratio", "cpu", "memory", "brute_force")
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_DURATION_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?$")
+_SIZE_FACTOR: Final = {
+    "B": 1,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+}
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+# Label names the generators set themselves; a user label may not overwrite them.
+_RESERVED_LABELS: Final = frozenset({"severity", "slo", "service_name", "alertname", "burn"})
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def _fail(where: str, value: object, accepted: str) -> ConfigError:
+    return ConfigError(f"{where} = {value!r} is not accepted; use {accepted}")
+
+
+def parse_duration(value: object, where: str, *, zero: bool = False) -> float:
+    """Seconds in a Prometheus duration such as ``"5m"``, ``"30d"`` (one unit).
+
+    Raises:
+        ConfigError: not such a string, or zero (unless ``zero``).
+    """
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None or (int(match.group(1)) == 0 and not zero):
+        raise _fail(where, value, 'a duration such as "30s", "5m", "1h", "30d" or "1w"')
+    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest one-unit Prometheus duration for whole ``seconds`` (``3600`` -> ``"1h"``)."""
+    whole = round(seconds)
+    if whole == 0:
+        return "0s"
+    for unit in ("w", "d", "h", "m"):
+        size = int(_DURATION_SECONDS[unit])
+        if whole % size == 0 and whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def _seconds(value: object, where: str) -> float:
+    """A latency: a number of seconds or a string such as ``"200ms"`` / ``"0.5s"``."""
+    if isinstance(value, bool):
+        raise _fail(where, value, 'seconds as a number, or a string such as "200ms"')
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and value.endswith("ms") and _is_number(value[:-2]):
+        seconds = float(value[:-2]) / 1000
+    elif isinstance(value, str) and value.endswith("s") and _is_number(value[:-1]):
+        seconds = float(value[:-1])
+    else:
+        raise _fail(where, value, 'seconds as a number, or a string such as "200ms"')
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise _fail(where, value, "a latency > 0")
+    # 200 ms arrives as 0.2 from "200ms" but as 0.2000000001 from arithmetic: keep 12 digits.
+    return round(seconds, 12)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _bytes(value: object, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _SIZE.match(value.strip()) if isinstance(value, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise _fail(where, value, 'a size in bytes, or a string such as "512MiB" or "2GB"')
+    return float(match.group(1)) * _SIZE_FACTOR[match.group(2) or "B"]
+
+
+def _fraction(value: object, where: str, *, example: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < 1
+        or not math.isfinite(value)
+    ):
+        raise _fail(where, value, f"a fraction between 0 and 1 (exclusive), e.g. {example}")
+    return float(value)
+
+
+def _text(value: object, where: str, *, optional: bool = True) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, value, "a non-empty string")
+    return value
+
+
+def _name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise _fail(
+            where, value, "a name of letters, digits, '_', '.' or '-', starting with a letter"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Who is told, how urgently, and where they read more.
+
+    Attributes:
+        team: the ``team`` label Alertmanager routes on.
+        runbook_url: ``runbook_url`` annotation.
+        dashboard_url: ``dashboard_url`` annotation.
+        summary: ``summary`` annotation (a default is generated when None).
+        description: ``description`` annotation (a default is generated when None).
+        labels: extra labels put on every alert.
+    """
+
+    team: str | None = None
+    runbook_url: str | None = None
+    dashboard_url: str | None = None
+    summary: str | None = None
+    description: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, where: str, **values: Any) -> Routing:
+        """Validate each field; ``where`` prefixes the field names in errors."""
+        for key in ("team", "runbook_url", "dashboard_url", "summary", "description"):
+            _text(values.get(key), f"{where}{key}")
+        labels = values.get("labels") or {}
+        if not isinstance(labels, Mapping):
+            raise _fail(f"{where}labels", labels, "a mapping of label name to value")
+        for key, value in labels.items():
+            if not isinstance(key, str) or not _LABEL_NAME.match(key) or key in _RESERVED_LABELS:
+                raise _fail(
+                    f"{where}labels",
+                    key,
+                    "Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*) other than "
+                    + ", ".join(sorted(_RESERVED_LABELS)),
+                )
+            _text(value, f"{where}labels.{key}", optional=False)
+        return cls(**{**values, "labels": dict(labels)})
+
+    def over(self, default: Routing) -> Routing:
+        """This routing with unset fields taken from ``default`` (the service's)."""
+        return Routing(
+            team=self.team or default.team,
+            runbook_url=self.runbook_url or default.runbook_url,
+            dashboard_url=self.dashboard_url or default.dashboard_url,
+            summary=self.summary,
+            description=self.description,
+            labels={**default.labels, **self.labels},
+        )
+
+
+@dataclass(frozen=True)
+class SLO:
+    """A service-level objective, measured from what watchkit already emits.
+
+    Attributes:
+        name: unique within the service; the ``slo`` label of its rules.
+        objective: the good share, a fraction (``0.999``).
+        period: the rolling compliance period in seconds (30 days by default).
+        sli: ``"availability"`` (no 5xx / no error outcome) or ``"latency"``
+            (requests faster than ``latency``).
+        latency: the latency threshold in seconds; a bucket boundary.
+        route: restrict to one ``http.route`` (None: every route).
+        flow: measure a watchkit flow instead of HTTP requests.
+        db_system: measure database operations of this ``db.system.name``.
+        routing: team, runbook and dashboard of its alerts.
+    """
+
+    name: str
+    objective: float
+    period: float = 30 * 86400.0
+    sli: str = "availability"
+    latency: float | None = None
+    route: str | None = None
+    flow: str | None = None
+    db_system: str | None = None
+    routing: Routing = field(default_factory=Routing)
+
+    @property
+    def budget(self) -> float:
+        """The error budget, ``1 - objective``."""
+        return 1 - self.objective
+
+    @property
+    def source(self) -> str:
+        """``"http"``, ``"flow"`` or ``"db"``: which instrument the SLI reads."""
+        if self.flow is not None:
+            return "flow"
+        if self.db_system is not None:
+            return "db"
+        return "http"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A threshold alert with a warning and/or a critical value.
+
+    Attributes:
+        name: the alert name (CamelCase by convention).
+        kind: ``latency`` (a quantile of the HTTP duration, seconds),
+            ``error_ratio`` (share of 5xx responses), ``cpu`` (process CPU
+            utilisation, 0 to 1), ``memory`` (process memory over ``limit``,
+            0 to 1) or ``brute_force`` (LoginMonitor alerts, a count in ``window``).
+        warning: the value above which the ``warning`` alert fires.
+        critical: the value above which the ``critical`` alert fires.
+        for_: seconds the condition must hold before the alert fires.
+        quantile: for ``latency``: which quantile (0.95).
+        window: the rate/increase window in seconds.
+        route: restrict ``latency``/``error_ratio`` to one ``http.route``.
+        limit: for ``memory``: the memory limit in bytes.
+        routing: team, runbook and dashboard of the alert.
+    """
+
+    name: str
+    kind: str
+    warning: float | None = None
+    critical: float | None = None
+    for_: float = 300.0
+    quantile: float = 0.95
+    window: float = 300.0
+    route: str | None = None
+    limit: float | None = None
+    routing: Routing = field(default_factory=Routing)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Trend alerts: resources that will run out within a horizon.
+
+    Attributes:
+        disk_horizon: alert when a filesystem will be full within this many seconds.
+        memory_limit: alert when process memory will exceed it (bytes) within ``memory_horizon``.
+        memory_horizon: how far ahead memory growth is projected, in seconds.
+        max_request_rate: the request rate (per second) the service is sized for;
+            alert when the trend crosses it within ``request_horizon``.
+        request_horizon: how far ahead the request rate is projected, in seconds.
+    """
+
+    disk_horizon: float | None = 4 * 3600.0
+    memory_limit: float | None = None
+    memory_horizon: float = 4 * 3600.0
+    max_request_rate: float | None = None
+    request_horizon: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """Everything declared about one service: the input of every generator.
+
+    Build it with :func:`watchkit.ops.service` or :func:`watchkit.ops.load_yaml`.
+    """
+
+    name: str
+    namespace: str | None = None
+    environment: str | None = None
+    slos: tuple[SLO, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    capacity: Capacity = field(default_factory=Capacity)
+    routing: Routing = field(default_factory=Routing)
+    buckets: tuple[float, ...] = semconv.DEFAULT_DURATION_BUCKETS
+    absent_for: float = 600.0
+    anomalies: bool = True
+
+
+def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> SLO:
+    """An :class:`SLO` from keyword values, validated; ``index`` names it in errors."""
+    where = f"slos[{index}]."
+    _known(spec, where, {"name", "objective", "period", "sli", "latency", "route", "flow",
+                         "db_system", "team", "runbook_url", "dashboard_url", "summary",
+                         "description", "labels"})  # fmt: skip
+    if "name" not in spec:
+        raise ConfigError(f"{where}name is required")
+    name = _name(spec["name"], f"{where}name")
+    if "objective" not in spec:
+        raise ConfigError(f"{where}objective is required (a fraction, e.g. 0.999 for 99.9 %)")
+    objective = _fraction(spec["objective"], f"{where}objective", example="0.999 for 99.9 %")
+    period = parse_duration(spec.get("period", "30d"), f"{where}period")
+    if period < 86400:
+        raise _fail(f"{where}period", spec.get("period"), "a period of at least one day")
+    sli = spec.get("sli", "availability")
+    if sli not in SLI_KINDS:
+        raise _fail(f"{where}sli", sli, "one of: " + ", ".join(repr(k) for k in SLI_KINDS))
+    sources = [key for key in ("flow", "db_system") if spec.get(key) is not None]
+    if len(sources) > 1 or (sources and spec.get("route") is not None):
+        raise ConfigError(f"{where}: give at most one of route, flow, db_system")
+    for key in ("route", "flow", "db_system"):
+        _text(spec.get(key), f"{where}{key}")
+    latency: float | None = None
+    if sli == "latency":
+        if spec.get("latency") is None:
+            raise ConfigError(f"{where}latency is required when sli is 'latency'")
+        latency = check_boundary(spec["latency"], f"{where}latency", buckets)
+    elif spec.get("latency") is not None:
+        raise ConfigError(f"{where}latency is only accepted when sli is 'latency'")
+    routing = Routing.build(where, **_routing_fields(spec))
+    return SLO(name, objective, period, sli, latency, spec.get("route"), spec.get("flow"),
+               spec.get("db_system"), routing)  # fmt: skip
+
+
+def check_boundary(value: object, where: str, buckets: Sequence[float]) -> float:
+    """A latency in seconds that is one of ``buckets``, or a ConfigError naming them.
+
+    A threshold between two boundaries could only be estimated by interpolation,
+    which can be off by most of a bucket: the ratio of requests under 0.3 s is
+    exact only if 0.3 is a boundary.
+    """
+    seconds = _seconds(value, where)
+    if not any(math.isclose(seconds, bound, rel_tol=1e-9) for bound in buckets):
+        shown = ", ".join(f"{b * 1000:g}ms" for b in buckets)
+        raise ConfigError(
+            f"{where} = {value!r} is not a bucket boundary of the duration histogram, so the "
+            f"share of requests under it cannot be measured exactly; use one of: {shown} "
+            "(or add it to the duration_buckets setting and to the service's buckets)"
+        )
+    return seconds
+
+
+def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> Threshold:
+    """A :class:`Threshold` from keyword values, validated; ``index`` names it in errors."""
+    where = f"thresholds[{index}]."
+    _known(spec, where, {"name", "kind", "warning", "critical", "for", "quantile", "window",
+                         "route", "limit", "team", "runbook_url", "dashboard_url", "summary",
+                         "description", "labels"})  # fmt: skip
+    if "name" not in spec:
+        raise ConfigError(f"{where}name is required")
+    name = _name(spec["name"], f"{where}name")
+    kind = spec.get("kind")
+    if kind not in THRESHOLD_KINDS:
+        raise _fail(f"{where}kind", kind, "one of: " + ", ".join(repr(k) for k in THRESHOLD_KINDS))
+    if spec.get("warning") is None and spec.get("critical") is None:
+        raise ConfigError(f"{where}: give warning, critical or both")
+    values: dict[str, float | None] = {}
+    for level in ("warning", "critical"):
+        raw = spec.get(level)
+        if raw is None:
+            values[level] = None
+        elif kind == "latency":
+            values[level] = check_boundary(raw, f"{where}{level}", buckets)
+        elif kind == "brute_force":
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+                raise _fail(f"{where}{level}", raw, "a count >= 0 (alerts within the window)")
+            values[level] = float(raw)
+        else:
+            values[level] = _fraction(raw, f"{where}{level}", example="0.8 for 80 %")
+    warning, critical = values["warning"], values["critical"]
+    if warning is not None and critical is not None and not warning < critical:
+        raise ConfigError(
+            f"{where}warning = {spec.get('warning')!r} must be below "
+            f"critical = {spec.get('critical')!r}"
+        )
+    quantile = _fraction(spec.get("quantile", 0.95), f"{where}quantile", example="0.95")
+    limit = None
+    if kind == "memory":
+        if spec.get("limit") is None:
+            raise ConfigError(f"{where}limit is required for kind 'memory' (e.g. \"512MiB\")")
+        limit = _bytes(spec["limit"], f"{where}limit")
+    elif spec.get("limit") is not None:
+        raise ConfigError(f"{where}limit is only accepted for kind 'memory'")
+    if spec.get("route") is not None and kind not in ("latency", "error_ratio"):
+        raise ConfigError(f"{where}route is only accepted for kinds 'latency' and 'error_ratio'")
+    default_window = "10m" if kind == "brute_force" else "5m"
+    return Threshold(
+        name=name,
+        kind=kind,
+        warning=warning,
+        critical=critical,
+        for_=parse_duration(spec.get("for", "5m"), f"{where}for", zero=True),
+        quantile=quantile,
+        window=parse_duration(spec.get("window", default_window), f"{where}window"),
+        route=_text(spec.get("route"), f"{where}route"),
+        limit=limit,
+        routing=Routing.build(where, **_routing_fields(spec)),
+    )
+
+
+def build_capacity(spec: Mapping[str, Any]) -> Capacity:
+    """A :class:`Capacity` from keyword values, validated."""
+    where = "capacity."
+    _known(spec, where, {"disk_horizon", "memory_limit", "memory_horizon", "max_request_rate",
+                         "request_horizon"})  # fmt: skip
+    disk = spec.get("disk_horizon", "4h")
+    rate = spec.get("max_request_rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                             or not rate > 0):  # fmt: skip
+        raise _fail(f"{where}max_request_rate", rate, "requests per second > 0")
+    memory = spec.get("memory_limit")
+    return Capacity(
+        disk_horizon=None if disk is None else parse_duration(disk, f"{where}disk_horizon"),
+        memory_limit=None if memory is None else _bytes(memory, f"{where}memory_limit"),
+        memory_horizon=parse_duration(spec.get("memory_horizon", "4h"), f"{where}memory_horizon"),
+        max_request_rate=None if rate is None else float(rate),
+        request_horizon=parse_duration(
+            spec.get("request_horizon", "1h"), f"{where}request_horizon"
+        ),
+    )
+
+
+def build_buckets(value: object) -> tuple[float, ...]:
+    """Histogram boundaries (seconds), strictly increasing."""
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)
+        or not value
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        or any(b >= a for a, b in zip(value[1:], value, strict=False))
+    ):
+        raise _fail("buckets", value, "a strictly increasing list of seconds, e.g. [0.1, 0.2, 0.5]")
+    return tuple(float(v) for v in value)
+
+
+def _routing_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("team", "runbook_url", "dashboard_url", "summary", "description", "labels")
+    return {key: spec[key] for key in keys if spec.get(key) is not None}
+
+
+def _known(spec: Mapping[str, Any], where: str, accepted: set[str]) -> None:
+    if not isinstance(spec, Mapping):
+        raise _fail(where.rstrip("."), spec, "a mapping of field names to values")
+    unknown = sorted(str(key) for key in spec if key not in accepted)
+    if unknown:
+        raise ConfigError(
+            f"{where}{unknown[0]} is not a known field; use: {', '.join(sorted(accepted))}"
+        )

@@ -1,0 +1,114 @@
+"""OpenTelemetry names as Prometheus sees them, derived from the semconv module.
+
+The translation is the one in the OpenTelemetry specification's Prometheus
+compatibility section, as the SDK's Prometheus reader and the collector apply
+it: characters other than ``[a-zA-Z0-9:]`` become ``_``, the unit becomes a
+suffix (``s`` -> ``_seconds``, ``By`` -> ``_bytes``, ``1`` and ``{...}`` are
+dropped), counters end in ``_total`` and histograms have ``_bucket``, ``_sum``
+and ``_count`` series. A test scrapes the real reader and compares, so a query
+here cannot drift from what is emitted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from watchkit._internal import semconv
+
+_NAME_CHARS = re.compile(r"[^a-zA-Z0-9:]+")
+_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9]+")
+_ANNOTATION = re.compile(r"{.*}")
+_UNITS: Final = {
+    "d": "days",
+    "h": "hours",
+    "min": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+    "By": "bytes",
+    "1": "",
+    "%": "percent",
+}
+
+
+def _unit(unit: str) -> str:
+    unit = _ANNOTATION.sub("", unit)
+    if unit in _UNITS:
+        return _UNITS[unit]
+    return _NAME_CHARS.sub("_", unit).strip("_")
+
+
+def _base(name: str, unit: str) -> str:
+    base = _NAME_CHARS.sub("_", name)
+    suffix = _unit(unit)
+    if suffix and not base.endswith(f"_{suffix}"):
+        base = f"{base}_{suffix}"
+    return base
+
+
+def label(attribute: str) -> str:
+    """The Prometheus label of an attribute key (``http.route`` -> ``http_route``)."""
+    return _LABEL_CHARS.sub("_", attribute)
+
+
+def histogram(name: str, unit: str) -> str:
+    """The series prefix of a histogram; add ``_bucket``, ``_sum`` or ``_count``."""
+    return _base(name, unit)
+
+
+def counter(name: str, unit: str) -> str:
+    """The series name of a monotonic counter (``..._total``)."""
+    base = _base(name, unit)
+    return base if base.endswith("_total") else f"{base}_total"
+
+
+def gauge(name: str, unit: str) -> str:
+    """The series name of a gauge or an up-down counter."""
+    return _base(name, unit)
+
+
+def le_matcher(bound: float) -> str:
+    """A ``le`` matcher that finds the bucket on Prometheus 2 and 3 alike.
+
+    Prometheus 3 rewrites integral bounds to float form at ingestion (``"1"`` ->
+    ``"1.0"``) while Prometheus 2 keeps what the exporter wrote, so an exact
+    matcher for a whole number misses on one of them: match both spellings.
+    ``[.]`` rather than ``\\.`` survives being embedded in YAML and JSON.
+    """
+    text = repr(float(bound))
+    if text.endswith(".0"):
+        return f'le=~"{text[:-2]}|{text[:-2]}[.]0"'
+    return f'le="{text}"'
+
+
+HTTP_DURATION: Final = histogram(semconv.HTTP_SERVER_REQUEST_DURATION, semconv.UNIT_SECONDS)
+FLOW_DURATION: Final = histogram(semconv.FLOW_DURATION, semconv.UNIT_SECONDS)
+DB_DURATION: Final = histogram(semconv.DB_CLIENT_OPERATION_DURATION_METRIC, semconv.UNIT_SECONDS)
+HTTP_CLIENT_DURATION: Final = histogram(
+    semconv.HTTP_CLIENT_REQUEST_DURATION_METRIC, semconv.UNIT_SECONDS
+)
+SECURITY_ALERTS: Final = counter(semconv.SECURITY_ALERTS, semconv.SECURITY_ALERTS_UNIT)
+SECURITY_LOGIN_ATTEMPTS: Final = counter(
+    semconv.SECURITY_LOGIN_ATTEMPTS, semconv.SECURITY_LOGIN_ATTEMPTS_UNIT
+)
+CPU_UTILIZATION: Final = gauge(semconv.PROCESS_CPU_UTILIZATION, semconv.UNIT_RATIO)
+MEMORY_USAGE: Final = gauge(semconv.PROCESS_MEMORY_USAGE, semconv.UNIT_BYTES)
+FILESYSTEM_USAGE: Final = gauge(semconv.SYSTEM_FILESYSTEM_USAGE, semconv.UNIT_BYTES)
+FLOW_ACTIVE: Final = gauge(semconv.FLOW_ACTIVE, semconv.FLOW_ACTIVE_UNIT)
+EVENTS: Final = counter(semconv.EVENTS, semconv.EVENTS_UNIT)
+
+LABEL_SERVICE: Final = label(semconv.SERVICE_NAME)
+LABEL_SERVICE_NAMESPACE: Final = label(semconv.SERVICE_NAMESPACE)
+LABEL_ENVIRONMENT: Final = label(semconv.DEPLOYMENT_ENVIRONMENT_NAME)
+LABEL_ROUTE: Final = label(semconv.HTTP_ROUTE)
+LABEL_METHOD: Final = label(semconv.HTTP_REQUEST_METHOD)
+LABEL_STATUS: Final = label(semconv.HTTP_RESPONSE_STATUS_CODE)
+LABEL_ERROR_TYPE: Final = label(semconv.ERROR_TYPE)
+LABEL_FLOW_NAME: Final = label(semconv.FLOW_NAME)
+LABEL_FLOW_OUTCOME: Final = label(semconv.FLOW_OUTCOME)
+LABEL_EVENT_NAME: Final = label(semconv.EVENT_NAME)
+LABEL_DB_SYSTEM: Final = label(semconv.DB_SYSTEM_NAME_ATTR)
+LABEL_SERVER_ADDRESS: Final = label(semconv.SERVER_ADDRESS)
+LABEL_ALERT_KIND: Final = label(semconv.SECURITY_ALERT_KIND)
+LABEL_FS_STATE: Final = label(semconv.SYSTEM_FILESYSTEM_STATE)
+LABEL_FS_MOUNTPOINT: Final = label(semconv.SYSTEM_FILESYSTEM_MOUNTPOINT)
