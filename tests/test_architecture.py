@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.security",
             "watchkit.health",
             "watchkit._db",
+            "watchkit.ops",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),

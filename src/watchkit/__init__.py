@@ -19,7 +19,7 @@ from watchkit._exceptions import ConfigError, WatchkitError
 from watchkit._version import __version__
 
 if TYPE_CHECKING:
-    from watchkit import context
+    from watchkit import context, ops
     from watchkit._audit import audit
     from watchkit._configure import Telemetry, configure, force_flush, shutdown
     from watchkit._events import event
@@ -71,6 +71,7 @@ __all__ = [
     "instrument_fastapi",
     "instrument_flask",
     "instrument_starlette",
+    "ops",
     "shutdown",
     "traced",
     "uninstrument_fastapi",
@@ -111,7 +112,7 @@ _LAZY: dict[str, str] = {
 
 
 # Public submodules served lazily as attributes (``watchkit.context.wrap``).
-_SUBMODULES: frozenset[str] = frozenset({"context"})
+_SUBMODULES: frozenset[str] = frozenset({"context", "ops"})
 
 
 def __getattr__(name: str) -> Any:

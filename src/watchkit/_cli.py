@@ -17,6 +17,10 @@ Commands:
                          as configure() reads them); each record accepted is
                          removed from the quarantine. Exit 0 when the
                          quarantine is empty afterwards, 1 otherwise.
+    rules --from FILE    a Prometheus rule file for the services declared in
+                         FILE (YAML); alertmanager writes the routing tree and
+                         dashboard --from FILE one Grafana dashboard (JSON)
+                         per service. Exit 2 on an invalid declaration.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "resend":
             sub.add_argument("--endpoint", help="OTLP endpoint (default: from the environment)")
+    _ops_parsers(commands)
     return parser
 
 
@@ -128,9 +133,56 @@ def _quarantine(args: argparse.Namespace) -> int:
     return 0 if report.remaining == 0 and not contents.problems else 1
 
 
+def _ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, text in (
+        ("rules", "Prometheus rules (SLIs, burn rates, thresholds, anomalies, capacity)"),
+        ("dashboard", "Grafana dashboards, one per declared service"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--from", dest="source", required=True, help="declaration file (YAML)")
+        sub.add_argument("-o", "--output", help="file to write (default: standard output)")
+        if name == "dashboard":
+            sub.add_argument("--service", help="the service (default: the first declared)")
+    manager = commands.add_parser("alertmanager", help="Alertmanager routing by severity")
+    manager.add_argument("-o", "--output", help="file to write (default: standard output)")
+
+
+def _ops(args: argparse.Namespace) -> int:
+    import json
+
+    from watchkit import ConfigError, ops
+
+    if args.command == "alertmanager":
+        text = ops.to_yaml(ops.alertmanager())
+    else:
+        try:
+            services = ops.load_yaml(args.source)
+        except (ConfigError, OSError) as error:
+            print(f"watchkit {args.command}: {error}", file=sys.stderr)
+            return 2
+        if args.command == "rules":
+            text = ops.to_yaml(ops.rules(services))
+        else:
+            chosen = [s for s in services if args.service in (None, s.name)][:1]
+            if not chosen:
+                known = ", ".join(s.name for s in services)
+                print(f"watchkit dashboard: --service {args.service!r} is not declared; "
+                      f"use one of: {known}", file=sys.stderr)  # fmt: skip
+                return 2
+            text = json.dumps(ops.dashboard(chosen[0]), indent=2) + "\n"
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.command in ("rules", "alertmanager", "dashboard"):
+        return _ops(args)
     if args.command == "audit" and args.audit_command == "verify":
         return _verify(args.files)
     if args.command == "audit" and args.audit_command == "quarantine":

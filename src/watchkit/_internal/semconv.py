@@ -194,8 +194,6 @@ HEALTH_MEDIA_TYPE: Final = "application/health+json"
 # depends on the unit). Database and HTTP-client durations are stable semconv;
 # process and filesystem metrics follow the development system/process
 # conventions, which the runtime metrics use.
-DB_CLIENT_OPERATION_DURATION_METRIC: Final = "db.client.operation.duration"
-DB_SYSTEM_NAME_ATTR: Final = "db.system.name"
 HTTP_CLIENT_REQUEST_DURATION_METRIC: Final = "http.client.request.duration"
 PROCESS_CPU_UTILIZATION: Final = "process.cpu.utilization"
 PROCESS_MEMORY_USAGE: Final = "process.memory.usage"

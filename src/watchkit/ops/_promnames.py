@@ -83,7 +83,7 @@ def le_matcher(bound: float) -> str:
 
 HTTP_DURATION: Final = histogram(semconv.HTTP_SERVER_REQUEST_DURATION, semconv.UNIT_SECONDS)
 FLOW_DURATION: Final = histogram(semconv.FLOW_DURATION, semconv.UNIT_SECONDS)
-DB_DURATION: Final = histogram(semconv.DB_CLIENT_OPERATION_DURATION_METRIC, semconv.UNIT_SECONDS)
+DB_DURATION: Final = histogram(semconv.DB_CLIENT_OPERATION_DURATION, semconv.UNIT_SECONDS)
 HTTP_CLIENT_DURATION: Final = histogram(
     semconv.HTTP_CLIENT_REQUEST_DURATION_METRIC, semconv.UNIT_SECONDS
 )
@@ -107,7 +107,7 @@ LABEL_ERROR_TYPE: Final = label(semconv.ERROR_TYPE)
 LABEL_FLOW_NAME: Final = label(semconv.FLOW_NAME)
 LABEL_FLOW_OUTCOME: Final = label(semconv.FLOW_OUTCOME)
 LABEL_EVENT_NAME: Final = label(semconv.EVENT_NAME)
-LABEL_DB_SYSTEM: Final = label(semconv.DB_SYSTEM_NAME_ATTR)
+LABEL_DB_SYSTEM: Final = label(semconv.DB_SYSTEM_NAME)
 LABEL_SERVER_ADDRESS: Final = label(semconv.SERVER_ADDRESS)
 LABEL_ALERT_KIND: Final = label(semconv.SECURITY_ALERT_KIND)
 LABEL_FS_STATE: Final = label(semconv.SYSTEM_FILESYSTEM_STATE)

@@ -118,6 +118,13 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _size(value: float) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size and value % size == 0:
+            return f"{int(value // size)} {unit}"
+    return f"{int(value)} bytes"
+
+
 def _slo_groups(service: Service, slo: SLO) -> list[dict[str, Any]]:
     routing = slo.routing.over(service.routing)
     ident = {names.LABEL_SERVICE: service.name, "slo": slo.name}
@@ -230,7 +237,7 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
             f"max by ({names.LABEL_SERVICE}, instance) ({names.MEMORY_USAGE}{selector(service)})"
             f" / {_number(threshold.limit)} > {_number(value)}",
             "process memory is {{ $value | humanizePercentage }}"
-            f" of its {_number(threshold.limit)}-byte limit (threshold {_number(value * 100)} %)",
+            f" of its {_size(threshold.limit)} limit (threshold {_number(value * 100)} %)",
         )
     # brute_force: LoginMonitor does the per-IP counting in process (an IP is
     # never a metric label) and counts one alert per hammered IP or user.
@@ -335,7 +342,7 @@ def _capacity_rules(service: Service) -> list[dict[str, Any]]:
             "annotations": _annotations(
                 routing, f"{service.name}: memory will reach its limit within {horizon}",
                 f"{service.name}: at the trend of the last hour, process memory exceeds "
-                f"{_number(cap.memory_limit)} bytes within {horizon}."),
+                f"{_size(cap.memory_limit)} within {horizon}."),
         })  # fmt: skip
     if cap.max_request_rate is not None:
         horizon = format_duration(cap.request_horizon)

@@ -1,0 +1,67 @@
+"""The Prometheus names the generators query are the ones the SDK's Prometheus reader emits."""
+
+from __future__ import annotations
+
+from opentelemetry.exporter import prometheus
+
+from watchkit._internal import semconv
+from watchkit.ops import _promnames as names
+
+
+def test_names_match_a_real_scrape() -> None:
+    """Each instrument, created with its semconv name and unit, scrapes under the derived name."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    reader = prometheus.PrometheusMetricReader(registry=registry)
+    provider = MeterProvider(metric_readers=[reader])
+    meter = provider.get_meter("names")
+    attrs = {semconv.HTTP_ROUTE: "/x", semconv.HTTP_RESPONSE_STATUS_CODE: 500,
+             semconv.FLOW_NAME: "f", semconv.DB_SYSTEM_NAME: "postgresql",
+             semconv.SECURITY_ALERT_KIND: "brute_force"}  # fmt: skip
+    for name, unit in (
+        (semconv.HTTP_SERVER_REQUEST_DURATION, semconv.UNIT_SECONDS),
+        (semconv.FLOW_DURATION, semconv.UNIT_SECONDS),
+        (semconv.DB_CLIENT_OPERATION_DURATION, semconv.UNIT_SECONDS),
+        (semconv.HTTP_CLIENT_REQUEST_DURATION_METRIC, semconv.UNIT_SECONDS),
+    ):
+        meter.create_histogram(
+            name, unit=unit, explicit_bucket_boundaries_advisory=semconv.DEFAULT_DURATION_BUCKETS
+        ).record(0.2, attrs)
+    for name, unit in (
+        (semconv.SECURITY_ALERTS, semconv.SECURITY_ALERTS_UNIT),
+        (semconv.SECURITY_LOGIN_ATTEMPTS, semconv.SECURITY_LOGIN_ATTEMPTS_UNIT),
+        (semconv.EVENTS, semconv.EVENTS_UNIT),
+    ):
+        meter.create_counter(name, unit=unit).add(1, attrs)
+    meter.create_gauge(semconv.PROCESS_CPU_UTILIZATION, unit=semconv.UNIT_RATIO).set(0.5)
+    for name, unit in (
+        (semconv.PROCESS_MEMORY_USAGE, semconv.UNIT_BYTES),
+        (semconv.SYSTEM_FILESYSTEM_USAGE, semconv.UNIT_BYTES),
+        (semconv.FLOW_ACTIVE, semconv.FLOW_ACTIVE_UNIT),
+    ):
+        meter.create_up_down_counter(name, unit=unit).add(1, attrs)
+    text = generate_latest(registry).decode()
+    provider.shutdown()
+    series = {line.split("{")[0] for line in text.splitlines() if line and line[0] != "#"}
+    for histogram in (names.HTTP_DURATION, names.FLOW_DURATION, names.DB_DURATION,
+                      names.HTTP_CLIENT_DURATION):  # fmt: skip
+        assert {f"{histogram}_bucket", f"{histogram}_count", f"{histogram}_sum"} <= series
+    for name in (names.SECURITY_ALERTS, names.SECURITY_LOGIN_ATTEMPTS, names.EVENTS,
+                 names.CPU_UTILIZATION, names.MEMORY_USAGE, names.FILESYSTEM_USAGE,
+                 names.FLOW_ACTIVE):  # fmt: skip
+        assert name in series, (name, sorted(series))
+    for label in (names.LABEL_ROUTE, names.LABEL_STATUS, names.LABEL_FLOW_NAME,
+                  names.LABEL_DB_SYSTEM, names.LABEL_ALERT_KIND):  # fmt: skip
+        assert f'{label}="' in text
+    # Float bounds are written in float form, which is what le_matcher expects.
+    assert 'le="0.2"' in text
+    assert 'le="1.0"' in text
+
+
+def test_le_matcher_accepts_both_spellings_of_whole_bounds() -> None:
+    """Prometheus 3 turns le="1" into le="1.0": whole bounds match either."""
+    assert names.le_matcher(0.5) == 'le="0.5"'
+    assert names.le_matcher(1) == 'le=~"1|1[.]0"'
+    assert names.le_matcher(10.0) == 'le=~"10|10[.]0"'

@@ -1,0 +1,412 @@
+"""Generated rules, proven with the real promtool: they parse, and each alert fires at its `for`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.binaries import require
+from watchkit import ops
+
+ENV = 'deployment_environment_name="production"'
+SVC = f'service_name="checkout", {ENV}'
+RUNBOOK = "https://runbooks.example.com/checkout"
+
+
+def _service() -> ops.Service:
+    return ops.service(
+        "checkout",
+        environment="production",
+        team="payments",
+        runbook_url=RUNBOOK,
+        slos=[
+            ops.slo("availability", objective=0.999),
+            ops.slo("fast", objective=0.95, sli="latency", latency="500ms"),
+            ops.slo("orders", objective=0.99, flow="place_order", period="7d"),
+            ops.slo("db", objective=0.99, sli="latency", latency="100ms", db_system="postgresql"),
+        ],
+        thresholds=[
+            ops.threshold("HighLatency", kind="latency", warning="200ms", critical="300ms"),
+            ops.threshold("HighErrorRate", kind="error_ratio", warning=0.01, critical=0.03),
+            ops.threshold("HighCPU", kind="cpu", warning=0.8, critical=0.9),
+            ops.threshold("HighMemory", kind="memory", warning=0.8, critical=0.9, limit="512MiB"),
+            ops.threshold("BruteForceSuspected", kind="brute_force", warning=0, for_="0m"),
+        ],
+        capacity=ops.capacity(disk_horizon="4h", memory_limit="512MiB", max_request_rate=200),
+    )
+
+
+def _promtool(tmp_path: Path, tests: list[dict[str, Any]], interval: str = "1m") -> None:
+    rules = tmp_path / "rules.yaml"
+    generated = ops.rules(_service())
+    rules.write_text(ops.to_yaml(generated))
+    # promtool evaluates groups in random order unless told; pin the file's order
+    # so an alert reads the recordings of the same evaluation.
+    order = [group["name"] for group in generated["groups"]]
+    spec = tmp_path / "test.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [rules.name],
+                "evaluation_interval": interval,
+                "group_eval_order": order,
+                "tests": tests,
+            },
+            sort_keys=False,
+        )
+    )
+    result = subprocess.run(
+        [require("promtool"), "test", "rules", spec.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _alert(alertname: str, severity: str, description: str, **labels: str) -> dict[str, Any]:
+    return {
+        "exp_labels": _labels(alertname, severity, **labels),
+        "exp_annotations": {
+            "summary": f"checkout: {alertname} ({severity})",
+            "description": f"checkout: {description}.",
+            "runbook_url": RUNBOOK,
+        },
+    }
+
+
+def _labels(alertname: str, severity: str, **extra: str) -> dict[str, str]:
+    return {"alertname": alertname, "severity": severity, "service_name": "checkout",
+            "team": "payments", **extra}  # fmt: skip
+
+
+def test_generated_rule_file_passes_promtool_check(tmp_path: Path) -> None:
+    """promtool check rules accepts the whole generated file."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(ops.to_yaml(ops.rules(_service())))
+    result = subprocess.run(
+        [require("promtool"), "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_error_ratio_threshold_is_silent_before_for_and_warns_at_it(tmp_path: Path) -> None:
+    """2 % 5xx: the warning fires once the condition held 5 minutes; the critical never does."""
+    count = "http_server_request_duration_seconds_count"
+    series = [
+        {"series": f'{count}{{{SVC}, http_response_status_code="500"}}', "values": "0+2x20"},
+        {"series": f'{count}{{{SVC}, http_response_status_code="200"}}', "values": "0+98x20"},
+    ]
+    warning = {
+        "exp_labels": _labels("HighErrorRate", "warning"),
+        "exp_annotations": {
+            "summary": "checkout: HighErrorRate (warning)",
+            "description": "checkout: the share of 5xx responses over 5m is 2% (threshold 1 %).",
+            "runbook_url": RUNBOOK,
+        },
+    }
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "HighErrorRate", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "HighErrorRate", "exp_alerts": [warning]},
+                ],
+            }
+        ],
+    )
+
+
+def test_latency_threshold_uses_the_exact_boundaries(tmp_path: Path) -> None:
+    """Every request between 200 and 250 ms: p95 is over 200 ms (warning), under 300 ms."""
+    bucket = "http_server_request_duration_seconds_bucket"
+    series = [
+        {"series": f'{bucket}{{{SVC}, le="{le}"}}', "values": values}
+        for le, values in (("0.1", "0x20"), ("0.2", "0x20"), ("0.25", "0+10x20"),
+                           ("0.3", "0+10x20"), ("+Inf", "0+10x20"))
+    ]  # fmt: skip
+    warning = {
+        "exp_labels": _labels("HighLatency", "warning"),
+        "exp_annotations": {
+            "summary": "checkout: HighLatency (warning)",
+            "description": "checkout: p95 latency over 5m is 247.5ms (threshold 200 ms).",
+            "runbook_url": RUNBOOK,
+        },
+    }
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "HighLatency", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "HighLatency", "exp_alerts": [warning]},
+                ],
+            }
+        ],
+    )
+
+
+def test_cpu_memory_and_brute_force_thresholds(tmp_path: Path) -> None:
+    """CPU at 85 % warns, memory at 95 % of its limit is critical, one brute-force alert warns."""
+    limit = 512 * 2**20
+    series = [
+        {"series": f'process_cpu_utilization{{{SVC}, instance="a"}}', "values": "0.85x20"},
+        {"series": f'process_memory_usage_bytes{{{SVC}, instance="a"}}',
+         "values": f"{int(limit * 0.95)}x20"},
+        {"series": f'watchkit_security_alerts_total{{{SVC}, kind="brute_force"}}',
+         "values": "0 0 0 1x20"},
+    ]  # fmt: skip
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "HighCPU", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "HighCPU",
+                        "exp_alerts": [
+                            _alert(
+                                "HighCPU",
+                                "warning",
+                                "process CPU utilisation is 85% (threshold 80 %)",
+                                instance="a",
+                            )
+                        ],
+                    },
+                    {"eval_time": "4m", "alertname": "HighMemory", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "HighMemory",
+                        "exp_alerts": [
+                            _alert(
+                                "HighMemory",
+                                "warning",
+                                "process memory is 95% of its 512 MiB limit (threshold 80 %)",
+                                instance="a",
+                            ),
+                            _alert(
+                                "HighMemory",
+                                "critical",
+                                "process memory is 95% of its 512 MiB limit (threshold 90 %)",
+                                instance="a",
+                            ),
+                        ],
+                    },
+                    {"eval_time": "2m", "alertname": "BruteForceSuspected", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "BruteForceSuspected",
+                        "exp_alerts": [
+                            _alert(
+                                "BruteForceSuspected",
+                                "warning",
+                                "1 IPs or users crossed the failed-login limit "
+                                "within 10m (security.brute_force_suspected log "
+                                "records name them)",
+                            )
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_fast_burn_pages_and_ticket_waits(tmp_path: Path) -> None:
+    """2 % errors against a 99.9 % SLO: the 14.4x page fires after its 2 minutes."""
+    count = "http_server_request_duration_seconds_count"
+    series = [
+        {"series": f'{count}{{{SVC}, http_response_status_code="500"}}', "values": "0+2x30"},
+        {"series": f'{count}{{{SVC}, http_response_status_code="200"}}', "values": "0+98x30"},
+    ]
+    page = _labels("ErrorBudgetBurn", "critical", slo="availability", burn="page",
+                   short="5m", long="1h")  # fmt: skip
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "ErrorBudgetBurn",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": page,
+                                "exp_annotations": {
+                                    "summary": "checkout: SLO availability burns its error budget "
+                                    "14.4x too fast",
+                                    "description": "The error ratio of SLO availability (99.9 % over "  # noqa: E501
+                                    "30d) is above 14.4x its budget over both 1h and 5m; "
+                                    "at this rate the budget lasts 50h. "
+                                    "Current ratio: 2%.",
+                                    "runbook_url": RUNBOOK,
+                                },
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_telemetry_absent_fires_after_ten_quiet_minutes(tmp_path: Path) -> None:
+    """target_info stops: silent while the last sample is within 10 minutes, then warns."""
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": [{"series": f"target_info{{{SVC}}}", "values": "1x5 _x30"}],
+                "alert_rule_test": [
+                    {"eval_time": "15m", "alertname": "TelemetryAbsent", "exp_alerts": []},
+                    {
+                        "eval_time": "16m",
+                        "alertname": "TelemetryAbsent",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    **_labels("TelemetryAbsent", "warning"),
+                                    "deployment_environment_name": "production",
+                                },
+                                "exp_annotations": {
+                                    "summary": "checkout: no telemetry",
+                                    "description": "checkout has sent no telemetry for 10m: the service, its exporter or the collector is down.",  # noqa: E501
+                                    "runbook_url": RUNBOOK,
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_disk_full_soon_and_memory_growth(tmp_path: Path) -> None:
+    """Free disk falling 10 MB a minute from 1 GB, memory growing toward its limit: both warn."""
+    limit = 512 * 2**20
+    series = [
+        {"series": f'system_filesystem_usage_bytes{{{SVC}, system_filesystem_state="free", '
+                   'system_filesystem_mountpoint="/data"}', "values": "1000000000-10000000x60"},
+        {"series": f'process_memory_usage_bytes{{{SVC}, instance="a"}}',
+         "values": f"{limit // 2}+{limit // 200}x60"},
+    ]  # fmt: skip
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "30m", "alertname": "DiskFullSoon", "exp_alerts": []},
+                    {
+                        "eval_time": "31m",
+                        "alertname": "DiskFullSoon",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    **_labels("DiskFullSoon", "warning"),
+                                    "deployment_environment_name": "production",
+                                    "system_filesystem_state": "free",
+                                    "system_filesystem_mountpoint": "/data",
+                                },
+                                "exp_annotations": {
+                                    "summary": "checkout: a filesystem will be full within 4h",
+                                    "description": "checkout: at the trend of the last 6 hours, /data runs out of space within 4h.",  # noqa: E501
+                                    "runbook_url": RUNBOOK,
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "30m", "alertname": "MemoryGrowth", "exp_alerts": []},
+                    {
+                        "eval_time": "31m",
+                        "alertname": "MemoryGrowth",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    **_labels("MemoryGrowth", "warning"),
+                                    "deployment_environment_name": "production",
+                                    "instance": "a",
+                                },
+                                "exp_annotations": {
+                                    "summary": "checkout: memory will reach its limit within 4h",
+                                    "description": "checkout: at the trend of the last hour, process memory exceeds 512 MiB within 4h.",  # noqa: E501
+                                    "runbook_url": RUNBOOK,
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_request_rate_anomaly_against_the_same_hour_last_week(tmp_path: Path) -> None:
+    """A rate 19 standard deviations above the same hour a week ago raises the info alert."""
+    week = 7 * 24 * 12  # 5-minute samples
+    last_week = " ".join("10" if i % 2 else "12" for i in range(week))
+    series = [
+        {"series": 'watchkit:http_requests:rate5m{service_name="checkout"}',
+         "values": f"{last_week} 30x12"},
+    ]  # fmt: skip
+    info = _labels("RequestRateAnomaly", "info")
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "5m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "168h10m", "alertname": "RequestRateAnomaly", "exp_alerts": []},
+                    {
+                        "eval_time": "168h20m",
+                        "alertname": "RequestRateAnomaly",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": info,
+                                "exp_annotations": {
+                                    "summary": "checkout: request rate unlike the same hour last week",  # noqa: E501
+                                    "description": "checkout: the request rate is 19.19 standard deviations from the same hour one week earlier.",  # noqa: E501
+                                    "runbook_url": RUNBOOK,
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+        interval="5m",
+    )
+
+
+@pytest.mark.parametrize("objective", [0.999, 0.95])
+def test_burn_thresholds_scale_with_the_budget(objective: float) -> None:
+    """The page threshold is 14.4 times the budget (Google SRE workbook, 30 days)."""
+    svc = ops.service("s", slos=[ops.slo("a", objective=objective)], anomalies=False)
+    alerts = ops.rules(svc)["groups"][1]["rules"]
+    assert alerts[0]["expr"].split(" > ")[1].startswith(f"{14.4 * (1 - objective):.6g}")
+    assert [a["for"] for a in alerts] == ["2m", "15m", "1h", "3h"]

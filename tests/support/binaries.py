@@ -1,0 +1,26 @@
+"""Real Prometheus and Alertmanager binaries from the Debian packages.
+
+``.ci/install-services`` installs them (``.ci/run`` calls it). A missing
+binary fails the test with that instruction: these tests prove the generated
+files against the real tools, so skipping them would prove nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+__all__ = ["require"]
+
+
+def require(name: str) -> str:
+    """The path of ``name`` (``promtool``, ``prometheus``, ``amtool``, ...), or a failed test."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} is not installed: run .ci/install-services (Debian packages prometheus "
+            "and prometheus-alertmanager)",
+            pytrace=False,
+        )
+    return path
