@@ -30,10 +30,10 @@ from watchkit.ops._declare import capacity, service, slo, threshold
 from watchkit.ops._model import SLO, Capacity, Routing, Service, Threshold
 from watchkit.ops._rules import rules
 
-__all__ = [
-    "SLO",
+__all__ = [  # noqa: RUF022 - plain sorted(), as the public-API test checks
     "Capacity",
     "Routing",
+    "SLO",
     "Service",
     "Threshold",
     "alertmanager",

@@ -154,6 +154,8 @@ class Routing:
         labels: extra labels put on every alert.
     """
 
+    __module__ = "watchkit.ops"
+
     team: str | None = None
     runbook_url: str | None = None
     dashboard_url: str | None = None
@@ -209,6 +211,8 @@ class SLO:
         routing: team, runbook and dashboard of its alerts.
     """
 
+    __module__ = "watchkit.ops"
+
     name: str
     objective: float
     period: float = 30 * 86400.0
@@ -254,6 +258,8 @@ class Threshold:
         routing: team, runbook and dashboard of the alert.
     """
 
+    __module__ = "watchkit.ops"
+
     name: str
     kind: str
     warning: float | None = None
@@ -279,6 +285,8 @@ class Capacity:
         request_horizon: how far ahead the request rate is projected, in seconds.
     """
 
+    __module__ = "watchkit.ops"
+
     disk_horizon: float | None = 4 * 3600.0
     memory_limit: float | None = None
     memory_horizon: float = 4 * 3600.0
@@ -292,6 +300,8 @@ class Service:
 
     Build it with :func:`watchkit.ops.service` or :func:`watchkit.ops.load_yaml`.
     """
+
+    __module__ = "watchkit.ops"
 
     name: str
     namespace: str | None = None
