@@ -191,7 +191,7 @@ HEALTH_MEDIA_TYPE: Final = "application/health+json"
 
 # Operations as code: the instruments the generated rules and dashboards query
 # beyond the ones above, with the units they are emitted in (the Prometheus name
-# depends on the unit). Database and HTTP-client durations are stable semconv;
+# depends on the unit). The HTTP-client duration is stable semconv;
 # process and filesystem metrics follow the development system/process
 # conventions, which the runtime metrics use.
 HTTP_CLIENT_REQUEST_DURATION_METRIC: Final = "http.client.request.duration"
