@@ -152,8 +152,10 @@ def test_http_rejection_is_quarantined_later_records_flow_and_resend_delivers_on
     trail = current_trail()
     assert trail is not None
     _until(lambda: trail.quarantined == 1)
+    # At least the 3 tries (ordinary log batches may be refused too; the exact count
+    # of tries is pinned by the ship_once() test above).
     refused = [r for r in otlp_receiver.request_log if r.signal == "logs" and r.status == 400]
-    assert len(refused) == PERMANENT_TRIES
+    assert len(refused) >= PERMANENT_TRIES
     otlp_receiver.status = 200
     for i in range(3):
         watchkit.audit("refund.issue", actor=f"user:{i}", outcome="success")
