@@ -213,3 +213,35 @@ def test_kubelet_like_probing_leaves_no_request_telemetry_and_flat_memory(teleme
         >= probes // 2
     )
     assert growth < 2 * 2**20, growth
+
+
+def test_custom_health_paths_and_synthetic_requests_in_the_middleware(telemetry):
+    """A probe mounted on a custom path records nothing; a synthetic request is marked."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    import watchkit
+
+    registry = _registry()
+    routes = health_integrations.starlette_routes(registry=registry, readyz="/-/ready")
+
+    async def order(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = watchkit.instrument_starlette(Starlette(routes=[*routes, Route("/orders", order)]))
+    synthetic = {"User-Agent": "watchkit-synthetic/1.0"}
+    with UvicornThread(app) as server, httpx.Client(base_url=server.url) as client:
+        assert client.get("/-/ready").status_code == 200
+        assert client.get("/orders").status_code == 200
+        assert client.get("/orders", headers=synthetic).status_code == 200
+        deadline = time.monotonic() + 5
+        while len(telemetry.spans()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == ["GET /orders", "GET /orders"]
+    assert "user_agent.synthetic.type" not in spans[0].attributes
+    assert spans[1].attributes["user_agent.synthetic.type"] == "test"
+    duration = "http.server.request.duration"
+    assert telemetry.histogram(duration, {"http.route": "/orders"}).count == 2
+    assert telemetry.histogram(duration, {"user_agent.synthetic.type": "test"}).count == 1

@@ -211,3 +211,18 @@ PROMOTED_RESOURCE_ATTRIBUTES: Final[tuple[str, ...]] = (
     SERVICE_NAMESPACE,
     DEPLOYMENT_ENVIRONMENT_NAME,
 )
+# Synthetic checks (watchkit's own metric names; `user_agent.synthetic.type` is
+# the OpenTelemetry attribute, development status, values `bot` | `test`).
+USER_AGENT_SYNTHETIC_TYPE: Final = "user_agent.synthetic.type"
+SYNTHETIC_TYPE_TEST: Final = "test"
+SYNTHETIC_USER_AGENT_PREFIX: Final = "watchkit-synthetic/"
+SYNTHETIC_RUNS: Final = "watchkit.synthetic.runs"
+"""Counter, unit ``{run}``: finished journey runs, by journey, result and error.type."""
+SYNTHETIC_RUNS_UNIT: Final = "{run}"
+SYNTHETIC_DURATION: Final = "watchkit.synthetic.duration"
+"""Histogram, unit ``s``: duration of a journey run, by journey and result."""
+SYNTHETIC_STEP_DURATION: Final = "watchkit.synthetic.step.duration"
+"""Histogram, unit ``s``: duration of one step, by journey, step and result."""
+SYNTHETIC_JOURNEY: Final = "journey"
+SYNTHETIC_STEP: Final = "step"
+SYNTHETIC_RESULT: Final = "result"

@@ -26,7 +26,7 @@ from watchkit._internal.guard import report
 from watchkit._internal.semconv import HEALTH_MEDIA_TYPE
 from watchkit.health._core import PROBES, CheckResult, HealthRegistry, Probe, Report
 
-__all__ = ["HealthEndpoints", "health_paths", "render", "watch_sigterm"]
+__all__ = ["MOUNTED_PATHS", "HealthEndpoints", "health_paths", "render", "watch_sigterm"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -47,12 +47,12 @@ _DEFAULT_PATHS: dict[Probe, str] = {
 
 # Paths any health endpoint serves; the HTTP middleware skips them at entry (no
 # span, no request metrics) on top of the excluded_urls setting.
-_mounted_paths: set[str] = set(_DEFAULT_PATHS.values()) | {"/startupz", "/metrics"}
+MOUNTED_PATHS: set[str] = set(_DEFAULT_PATHS.values()) | {"/startupz", "/metrics"}
 
 
 def health_paths() -> frozenset[str]:
     """Paths served by health endpoints (and ``/metrics``): excluded from HTTP telemetry."""
-    return frozenset(_mounted_paths)
+    return frozenset(MOUNTED_PATHS)
 
 
 def _iso(epoch: float) -> str:
@@ -151,7 +151,7 @@ class HealthEndpoints:
         self.paths = paths
         self.expose_details = expose_details
         self._token = b"Bearer " + token.encode() if token else None
-        _mounted_paths.update(paths)
+        MOUNTED_PATHS.update(paths)
 
     def probe_for(self, path: str) -> Probe | None:
         """The probe served at ``path``, if any."""

@@ -25,6 +25,7 @@ from watchkit._internal import guard, semconv
 from watchkit._internal.errors import exception_type
 from watchkit._metrics import record
 from watchkit._tracing import add_exception_event
+from watchkit.health._endpoints import MOUNTED_PATHS as MOUNTED_HEALTH_PATHS
 from watchkit.integrations._http.attributes import (
     metric_attributes,
     normal_scheme,
@@ -81,6 +82,7 @@ class ServerRequest:
         "span",
         "start_time",
         "status",
+        "synthetic",
         "version",
         "websocket",
     )
@@ -107,6 +109,7 @@ class ServerRequest:
         self.disconnected = False
         self.entered = False
         self.websocket = False
+        self.synthetic = False
         self.parent: Context | None = None
 
     # During the request --------------------------------------------------------
@@ -232,6 +235,10 @@ class ServerRequest:
             # These inputs determine the attributes: the guard's key, with no set to build.
             key = (self.method, self.route, status, self.scheme, self.version, error_type)
             attrs = metric_attributes(*key)
+            if self.synthetic:
+                # A metric attribute too, so SLO queries can include or exclude probes.
+                attrs = {**attrs, semconv.USER_AGENT_SYNTHETIC_TYPE: semconv.SYNTHETIC_TYPE_TEST}
+                key = (*key, semconv.SYNTHETIC_TYPE_TEST)
             record(DURATION, duration, attrs, key)
             if self.request_size is not None:
                 record(REQUEST_SIZE, self.request_size, attrs, key, _NO_EXEMPLAR)
@@ -331,6 +338,8 @@ def start(
     excluded = config.excluded_pattern(instruments.excluded)
     if excluded is not None and excluded.search(path) is not None:
         return None
+    if path in MOUNTED_HEALTH_PATHS:  # health endpoints mounted on custom paths
+        return None
     request = ServerRequest()
     request.start_time = perf_counter()
     request.config = config
@@ -367,6 +376,8 @@ def start(
             attrs[semconv.CLIENT_ADDRESS] = client_address
         if user_agent:
             attrs[semconv.USER_AGENT_ORIGINAL] = user_agent
+            if user_agent.startswith(semconv.SYNTHETIC_USER_AGENT_PREFIX):
+                attrs[semconv.USER_AGENT_SYNTHETIC_TYPE] = semconv.SYNTHETIC_TYPE_TEST
         if query:
             attrs[semconv.URL_QUERY] = redact_query(query, instruments.redactor)
         if websocket:
@@ -388,6 +399,8 @@ def start(
                 hook(span, carrier if native is None else native)
             except Exception:
                 hook_failed(config.where, "request_hook", hook)
+    if user_agent and user_agent.startswith(semconv.SYNTHETIC_USER_AGENT_PREFIX):
+        request.synthetic = True
     if not websocket:
         active_add(method, scheme, 1)
     request.enter()
