@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.health",
             "watchkit._db",
             "watchkit.ops",
+            "watchkit.synthetic",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),

@@ -21,6 +21,9 @@ Commands:
                          FILE (YAML); alertmanager writes the routing tree and
                          dashboard --from FILE one Grafana dashboard (JSON)
                          per service. Exit 2 on an invalid declaration.
+    synthetic run MODULE [--once | --interval N] [--base-url URL]
+                         run the synthetic journeys MODULE declares, every
+                         N seconds or once (exit 1 if a journey failed).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "resend":
             sub.add_argument("--endpoint", help="OTLP endpoint (default: from the environment)")
     _ops_parsers(commands)
+    from watchkit.synthetic._cli import add_parser as add_synthetic_parser
+
+    add_synthetic_parser(commands)
     return parser
 
 
@@ -187,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verify(args.files)
     if args.command == "audit" and args.audit_command == "quarantine":
         return _quarantine(args)
+    if args.command == "synthetic":
+        from watchkit.synthetic._cli import main as synthetic_main
+
+        return synthetic_main(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -1,0 +1,281 @@
+"""Synthetic journeys against a real app: assertions, failing step, telemetry at the collector."""
+
+# ruff: noqa: F811 - pytest fixtures imported by name
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import watchkit
+from tests.integrations.servers import UvicornThread
+from tests.support.fixtures import otlp_receiver, rotel_collector  # noqa: F401
+from watchkit import synthetic
+from watchkit.synthetic import Journey
+
+pytestmark = pytest.mark.server
+ROOT = Path(__file__).resolve().parents[2]
+SEEN_AGENTS: list[str] = []
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    orders: dict[int, dict[str, Any]] = {}
+
+    @app.post("/orders")
+    async def place(request: Request) -> JSONResponse:
+        SEEN_AGENTS.append(request.headers.get("user-agent", ""))
+        order_id = len(orders) + 1
+        orders[order_id] = {"id": order_id, "status": "cooking", **(await request.json())}
+        return JSONResponse(orders[order_id], status_code=201)
+
+    @app.get("/orders/{order_id}")
+    async def track(order_id: int) -> JSONResponse:
+        return JSONResponse(orders.get(order_id, {}))
+
+    @app.get("/orders/{order_id}/fail")
+    async def broken(order_id: int) -> JSONResponse:
+        return JSONResponse({"error": "kitchen on fire"}, status_code=500)
+
+    @app.get("/slow")
+    async def slow() -> JSONResponse:
+        await asyncio.sleep(0.3)
+        return JSONResponse({})
+
+    return watchkit.instrument_fastapi(app)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with UvicornThread(_app()) as running:
+        yield running
+
+
+def _journey(name: str, function: Any, **options: Any) -> synthetic.JourneyDefinition:
+    synthetic.journey(name, **options)(function)
+    return synthetic.journeys()[name]
+
+
+async def test_passing_journey_shares_state_and_asserts_json(server):
+    """Steps share state; JSON fields are asserted; User-Agent names watchkit-synthetic."""
+
+    async def order_and_track(j: Journey) -> None:
+        placed = await j.post("place order", "/orders", json={"dish": "pho"}, expect_status=201)
+        j.state["id"] = placed.json()["id"]
+        await j.get(
+            "track delivery",
+            f"/orders/{j.state['id']}",
+            expect_json={"status": "cooking", "dish": str.isalpha},
+        )
+
+    result = await synthetic.run(_journey("ok-journey", order_and_track), base_url=server.url)
+    assert result.result == "pass", result
+    assert [s.name for s in result.steps] == ["place order", "track delivery"]
+    assert SEEN_AGENTS[-1] == synthetic.user_agent()
+    assert synthetic.user_agent().startswith("watchkit-synthetic/")
+
+
+@pytest.mark.parametrize(
+    ("step", "kwargs", "error_type", "reason"),
+    [
+        (
+            "wrong field",
+            {"expect_json": {"status": "delivered"}},
+            "json_mismatch",
+            "'status' is 'cooking'",
+        ),
+        ("missing field", {"expect_json": {"courier.name": "Ann"}}, "json_mismatch", "missing"),
+        ("wrong code", {"expect_status": 404}, "200", "HTTP 200, expected 404"),
+    ],
+)
+async def test_failing_assertions_name_the_step(server, step, kwargs, error_type, reason):
+    """A failing assertion fails the run and says which step and why."""
+
+    async def journey(j: Journey) -> None:
+        await j.post("place order", "/orders", json={"dish": "pho"}, expect_status=201)
+        await j.get(step, "/orders/1", **kwargs)
+
+    result = await synthetic.run(
+        _journey(f"fails-{error_type}-{step}", journey), base_url=server.url
+    )
+    assert result.result == "fail"
+    assert result.failed_step == step
+    assert result.error_type == error_type
+    assert reason in result.error
+    assert step in str(result)
+
+
+async def test_latency_budget_and_journey_timeout(server):
+    """A step over its latency budget fails; a journey over its timeout fails as timeout."""
+
+    async def slow_step(j: Journey) -> None:
+        await j.get("slow page", "/slow", max_latency=0.1)
+
+    result = await synthetic.run(_journey("slow-step", slow_step), base_url=server.url)
+    assert (result.failed_step, result.error_type) == ("slow page", "latency_budget")
+
+    async def too_long(j: Journey) -> None:
+        await j.get("slow page", "/slow")
+
+    result = await synthetic.run(_journey("too-long", too_long, timeout=0.1), base_url=server.url)
+    assert (result.result, result.error_type) == ("fail", "timeout")
+
+    async def degraded(j: Journey) -> None:
+        await j.get("slow page", "/slow")
+
+    result = await synthetic.run(
+        _journey("degraded", degraded, degraded_after=0.1), base_url=server.url
+    )
+    assert result.result == "warn"
+    assert result.ok
+
+
+def test_declaration_errors():
+    """Bad options and non-async functions fail at declaration."""
+    with pytest.raises(ValueError, match="interval=0 is invalid"):
+        synthetic.journey(interval=0)
+    with pytest.raises(ValueError, match="use an async def"):
+        synthetic.journey("sync")(lambda j: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="has no interval"):
+        synthetic.Scheduler([_journey("no-interval", _noop)])
+
+
+async def _noop(j: Journey) -> None:
+    return None
+
+
+@pytest.mark.collector
+def test_second_step_500_fails_and_telemetry_reaches_the_collector(rotel_collector, otlp_receiver):
+    """Run fails naming step 2; counters, step spans and the marked server span arrive."""
+    watchkit.configure(
+        service_name="synthetic-e2e", exporter="otlp", endpoint=rotel_collector.http_endpoint
+    )
+
+    async def order_then_fail(j: Journey) -> None:
+        placed = await j.post("place order", "/orders", json={"dish": "pho"})
+        await j.get("track delivery", f"/orders/{placed.json()['id']}/fail")
+
+    with UvicornThread(_app()) as running:
+        result = asyncio.run(
+            synthetic.run(_journey("e2e-order", order_then_fail), base_url=running.url)
+        )
+    assert result.result == "fail"
+    assert result.failed_step == "track delivery"
+    assert result.error_type == "500"
+    assert watchkit.force_flush()
+    run_span = otlp_receiver.wait_for_span("synthetic e2e-order")
+    assert run_span.status_code == "error"
+    step = otlp_receiver.wait_for_span("synthetic step track delivery")
+    assert step.kind == "client"
+    assert step.parent_span_id == run_span.span_id
+    assert step.attributes["error.type"] == "500"
+    server_span = otlp_receiver.wait_for(
+        lambda r: [s for s in r.spans() if s.name == "GET /orders/{order_id}/fail"]
+    )[-1]
+    assert server_span.trace_id == run_span.trace_id  # traceparent joined the trace
+    assert server_span.parent_span_id == step.span_id
+    assert server_span.attributes["user_agent.synthetic.type"] == "test"
+    runs = otlp_receiver.wait_for(
+        lambda r: [
+            p
+            for p in r.metrics("watchkit.synthetic.runs")
+            if p.attributes.get("journey") == "e2e-order"
+        ]
+    )[-1]
+    assert runs.value == 1
+    assert runs.attributes["result"] == "fail"
+    assert runs.attributes["error.type"] == "500"
+    steps = otlp_receiver.wait_for(
+        lambda r: [
+            p
+            for p in r.metrics("watchkit.synthetic.step.duration")
+            if p.attributes.get("journey") == "e2e-order"
+        ]
+    )
+    assert {(p.attributes["step"], p.attributes["result"]) for p in steps} == {
+        ("place order", "pass"),
+        ("track delivery", "fail"),
+    }
+    assert otlp_receiver.wait_for(lambda r: r.metrics("watchkit.synthetic.duration"))
+    marked = otlp_receiver.wait_for(
+        lambda r: [
+            p
+            for p in r.metrics("http.server.request.duration")
+            if p.attributes.get("user_agent.synthetic.type") == "test"
+        ]
+    )
+    assert {p.attributes["http.route"] for p in marked} == {"/orders", "/orders/{order_id}/fail"}
+
+
+def test_cli_once_exits_non_zero_naming_the_failing_step():
+    """`python -m watchkit synthetic run MODULE --once` prints the failure and exits 1."""
+    with UvicornThread(_app()) as running:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WATCHKIT_"))}
+        env.update(PYTHONPATH=str(ROOT), WATCHKIT_EXPORTER="none")
+        process = subprocess.run(
+            [sys.executable, "-m", "watchkit", "synthetic", "run",
+             "tests.synthetic.journeys_for_tests", "--once", "--base-url", running.url],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert process.returncode == 1, process.stderr
+    assert "FAIL cli-order: fail" in process.stdout
+    assert "step 'track delivery': HTTP 500, expected 2xx" in process.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "watchkit", "synthetic", "run", "no.such.module", "--once"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "cannot import no.such.module" in bad.stderr
+
+
+def test_scheduler_runs_in_one_process_only(server, tmp_path):
+    """Two schedulers on one lock file: one runs the journeys, the other waits, then takes over."""
+    calls: list[str] = []
+
+    async def tick(j: Journey) -> None:
+        calls.append(j.name)
+        await j.get("track", "/orders/1")
+
+    definition = _journey("scheduled", tick, interval=0.2)
+    lock = tmp_path / "synthetic.lock"
+    first = synthetic.Scheduler(
+        [definition], base_url=server.url, lock_path=lock, takeover=0.1
+    ).start()
+    second = synthetic.Scheduler(
+        [definition], base_url=server.url, lock_path=lock, takeover=0.1
+    ).start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(calls) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert first.running != second.running
+        runner, waiter = (first, second) if first.running else (second, first)
+        runner.stop()
+        deadline = time.monotonic() + 5
+        while not waiter.running:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        count = len(calls)
+        while len(calls) < count + 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_public_all_is_sorted_and_resolves():
+    """watchkit.synthetic publishes a sorted `__all__` of names that exist."""
+    assert synthetic.__all__ == sorted(synthetic.__all__)
+    for name in synthetic.__all__:
+        assert getattr(synthetic, name) is not None, name
+    assert synthetic.Journey.__module__ == "watchkit.synthetic"
