@@ -194,9 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit" and args.audit_command == "quarantine":
         return _quarantine(args)
     if args.command == "synthetic":
+        from watchkit._configure import configure, current, shutdown
         from watchkit.synthetic._cli import main as synthetic_main
 
-        return synthetic_main(args)
+        return synthetic_main(
+            args,
+            configure=configure,
+            is_configured=lambda: current() is not None,
+            shutdown=shutdown,
+        )
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -7,9 +7,10 @@ import asyncio
 import importlib
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from watchkit._configure import current
+from watchkit._exceptions import ConfigError
 from watchkit.synthetic._journey import JourneyDefinition, RunResult, journeys, run
 
 __all__ = ["add_parser", "main"]
@@ -72,10 +73,18 @@ async def _forever(
         await asyncio.sleep(max(0.05, min(due.values()) - time.monotonic()))
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run ``synthetic run``; return the exit status."""
-    import watchkit
+def main(
+    args: argparse.Namespace,
+    *,
+    configure: Callable[[], Any],
+    is_configured: Callable[[], bool],
+    shutdown: Callable[[], Any],
+) -> int:
+    """Run ``synthetic run``; return the exit status.
 
+    The entry point passes configure/shutdown in: this module sits below the
+    composition root and must not import it.
+    """
     if args.interval is not None and not args.interval > 0:
         print("--interval must be a positive number of seconds", file=sys.stderr)
         return 2
@@ -88,10 +97,10 @@ def main(args: argparse.Namespace) -> int:
     if not selected:
         print(f"{args.module} declares no @synthetic.journey", file=sys.stderr)
         return 2
-    if current() is None:  # the module may have configured watchkit itself
+    if not is_configured():  # the module may have configured watchkit itself
         try:
-            watchkit.configure()  # from the environment (OTEL_* / WATCHKIT_*)
-        except watchkit.ConfigError as error:
+            configure()  # from the environment (OTEL_* / WATCHKIT_*)
+        except ConfigError as error:
             print(f"watchkit configuration: {error}", file=sys.stderr)
             return 2
     try:
@@ -101,4 +110,4 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        watchkit.shutdown()
+        shutdown()
