@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -24,6 +25,7 @@ from typing import Any
 
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import HEALTH_MEDIA_TYPE
+from watchkit._internal.settings import DEFAULT_EXCLUDED_URLS
 from watchkit.health._core import PROBES, CheckResult, HealthRegistry, Probe, Report
 
 __all__ = ["MOUNTED_PATHS", "HealthEndpoints", "health_paths", "render", "watch_sigterm"]
@@ -45,13 +47,16 @@ _DEFAULT_PATHS: dict[Probe, str] = {
     "healthz": "/healthz",
 }
 
-# Paths any health endpoint serves; the HTTP middleware skips them at entry (no
-# span, no request metrics) on top of the excluded_urls setting.
-MOUNTED_PATHS: set[str] = set(_DEFAULT_PATHS.values()) | {"/startupz", "/metrics"}
+# Health endpoints mounted on paths the default excluded_urls does not cover
+# (`/-/ready`): the HTTP middleware skips them at entry (no span, no request
+# metrics). The default paths stay governed by excluded_urls, so a user who
+# replaces that setting to trace `/healthz` gets what they asked for.
+MOUNTED_PATHS: set[str] = set()
+_DEFAULT_EXCLUDED = re.compile("|".join(DEFAULT_EXCLUDED_URLS))
 
 
 def health_paths() -> frozenset[str]:
-    """Paths served by health endpoints (and ``/metrics``): excluded from HTTP telemetry."""
+    """Custom health paths the HTTP middleware skips on top of ``excluded_urls``."""
     return frozenset(MOUNTED_PATHS)
 
 
@@ -151,7 +156,7 @@ class HealthEndpoints:
         self.paths = paths
         self.expose_details = expose_details
         self._token = b"Bearer " + token.encode() if token else None
-        MOUNTED_PATHS.update(paths)
+        MOUNTED_PATHS.update(p for p in paths if _DEFAULT_EXCLUDED.search(p) is None)
 
     def probe_for(self, path: str) -> Probe | None:
         """The probe served at ``path``, if any."""

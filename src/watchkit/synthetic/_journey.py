@@ -60,6 +60,8 @@ def user_agent() -> str:
         True
     """
     return _USER_AGENT
+
+
 Result = Literal["pass", "warn", "fail"]
 _MISSING = object()
 

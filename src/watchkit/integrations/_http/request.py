@@ -233,7 +233,9 @@ class ServerRequest:
             error_type = status_text(status)
         if not self.websocket:
             # These inputs determine the attributes: the guard's key, with no set to build.
-            key = (self.method, self.route, status, self.scheme, self.version, error_type)
+            key: tuple[Any, ...] = (
+                self.method, self.route, status, self.scheme, self.version, error_type
+            )  # fmt: skip
             attrs = metric_attributes(*key)
             if self.synthetic:
                 # A metric attribute too, so SLO queries can include or exclude probes.
