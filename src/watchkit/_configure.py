@@ -127,6 +127,7 @@ def configure(
     redact_keys: Sequence[str] | None = None,
     redact_patterns: Sequence[str] | None = None,
     excluded_urls: Sequence[str] | None = None,
+    trusted_proxies: Sequence[str] | int | None = None,
     audit_spool_dir: str | os.PathLike[str] | None = None,
 ) -> Telemetry:
     """Set up traces, metrics and logs for this process; call once at start-up.
@@ -165,6 +166,9 @@ def configure(
         redact_patterns: extra value regexes to redact (``WATCHKIT_REDACT_PATTERNS``).
         excluded_urls: path regexes that get no span or request metrics
             (``WATCHKIT_EXCLUDED_URLS``; default: the health endpoints).
+        trusted_proxies: proxies whose ``X-Forwarded-For``/``Forwarded`` give
+            ``client.address``: CIDR networks, or the number of proxy hops
+            (``WATCHKIT_TRUSTED_PROXIES``; default: none, the socket peer).
         audit_spool_dir: directory of the durable audit spool
             (``WATCHKIT_AUDIT_SPOOL_DIR``; default: ``~/.local/state/watchkit/audit/<service>``).
 
@@ -206,6 +210,7 @@ def configure(
         redact_keys=redact_keys,
         redact_patterns=redact_patterns,
         excluded_urls=excluded_urls,
+        trusted_proxies=trusted_proxies,
         audit_spool_dir=audit_spool_dir,
     )
     with _lock:

@@ -21,7 +21,7 @@ def free_port() -> int:
 class UvicornThread:
     """uvicorn serving an ASGI app on 127.0.0.1 from a background thread."""
 
-    def __init__(self, app: Any, lifespan: str = "on") -> None:
+    def __init__(self, app: Any, lifespan: str = "on", **options: Any) -> None:
         self.port = free_port()
         config = uvicorn.Config(
             app,
@@ -29,6 +29,7 @@ class UvicornThread:
             port=self.port,
             lifespan=lifespan,
             log_config=None,  # leave the process's logging configuration alone
+            **options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, name="uvicorn-test", daemon=True)

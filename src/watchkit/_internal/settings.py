@@ -147,6 +147,11 @@ OPTIONS: tuple[Option, ...] = (
            "health endpoints: `/health`, `/healthz`, `/livez`, `/readyz`, `/ready`, `/live`, "
            "`/ping`", "regular expressions matched against the path; variable: comma-separated",
            "Requests whose path matches get no span and no request metrics."),
+    Option("trusted_proxies", ("WATCHKIT_TRUSTED_PROXIES",), "none (the socket peer is the client)",
+           "IP addresses or CIDR networks, or a number of proxy hops; variable: comma-separated, "
+           "or a number",
+           "Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed for "
+           "`client.address`; from any other peer the headers are ignored."),
     Option("audit_spool_dir", ("WATCHKIT_AUDIT_SPOOL_DIR",),
            "`$XDG_STATE_HOME/watchkit/audit/<service.name>` (`~/.local/state/...` when unset)",
            "a directory path (created if missing)",
@@ -185,6 +190,8 @@ class Settings:
     redact_keys: tuple[str, ...] = ()
     redact_patterns: tuple[str, ...] = ()
     excluded_urls: tuple[str, ...] = DEFAULT_EXCLUDED_URLS
+    trusted_proxies: tuple[str, ...] | int = ()
+    """CIDR networks of trusted proxies, or the number of proxy hops."""
     audit_spool_dir: str | None = None
     """None: the default directory, derived from the service name when needed."""
 
@@ -394,6 +401,36 @@ def _regexes(value: object, source: _Source, json_env: bool) -> tuple[str, ...]:
     return patterns
 
 
+def _trusted_proxies(value: object, source: _Source) -> tuple[str, ...] | int:
+    import ipaddress
+
+    accepted = (
+        "a list of IP addresses or CIDR networks, e.g. ['10.0.0.0/8', '127.0.0.1'], or a "
+        "number of proxy hops >= 0 (variable: comma-separated, or a number)"
+    )
+    if isinstance(value, bool):
+        raise source.error(value, accepted)
+    if isinstance(value, int):
+        if value < 0:
+            raise source.error(value, accepted)
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, str) and source.env is None:
+        raise source.error(value, accepted)  # a bare string is a one-letter list by mistake
+    try:
+        names = _names(value, source)
+    except ConfigError:
+        raise source.error(value, accepted) from None
+    networks = []
+    for name in names:
+        try:
+            networks.append(str(ipaddress.ip_network(name, strict=False)))
+        except ValueError:
+            raise source.error(name, accepted) from None
+    return tuple(networks)
+
+
 def _directory(value: object, source: _Source) -> str:
     accepted = "a directory path (a string or os.PathLike), e.g. '/var/lib/myapp/audit'"
     if isinstance(value, os.PathLike):
@@ -518,6 +555,7 @@ def resolve(
     redact_keys: Sequence[str] | None = None,
     redact_patterns: Sequence[str] | None = None,
     excluded_urls: Sequence[str] | None = None,
+    trusted_proxies: Sequence[str] | int | None = None,
     audit_spool_dir: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -597,6 +635,10 @@ def resolve(
         if raw_excluded is None
         else _regexes(raw_excluded, source, json_env=False)
     )
+    raw_proxies, source = _pick(
+        "trusted_proxies", trusted_proxies, ("WATCHKIT_TRUSTED_PROXIES",), env
+    )
+    proxies = () if raw_proxies is None else _trusted_proxies(raw_proxies, source)
     raw_spool, source = _pick(
         "audit_spool_dir", audit_spool_dir, ("WATCHKIT_AUDIT_SPOOL_DIR",), env
     )
@@ -618,5 +660,6 @@ def resolve(
         redact_keys=keys,
         redact_patterns=patterns,
         excluded_urls=excluded,
+        trusted_proxies=proxies,
         audit_spool_dir=spool_dir,
     )

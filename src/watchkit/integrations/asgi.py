@@ -188,12 +188,9 @@ class WatchkitMiddleware:
         else:
             server = scope.get("server")
             address, port = (server[0], server[1]) if server else (None, None)
-        forwarded = headers.get(b"x-forwarded-for")
-        if forwarded is not None:
-            client: str | None = forwarded.decode("latin-1").split(",", 1)[0].strip()
-        else:
-            peer = scope.get("client")
-            client = peer[0] if peer else None
+        peer = scope.get("client")
+        xff = headers.get(b"x-forwarded-for")
+        fwd = headers.get(b"forwarded")
         agent = headers.get(b"user-agent")
         length = headers.get(b"content-length")
         rid = headers.get(_REQUEST_ID_HEADER)
@@ -219,7 +216,9 @@ class WatchkitMiddleware:
             request_id=None if rid is None else rid.decode("latin-1"),
             server_address=address,
             server_port=port,
-            client_address=client,
+            client_address=peer[0] if peer else None,
+            forwarded_for=None if xff is None else xff.decode("latin-1"),
+            forwarded=None if fwd is None else fwd.decode("latin-1"),
             user_agent=None if agent is None else agent.decode("latin-1"),
             query=query.decode("latin-1") if query else "",
             request_size=None if length is None else _http.number(length),

@@ -92,8 +92,6 @@ def start_from_environ(config: _http.HttpConfig, environ: Environ) -> _http.Serv
     else:
         address = environ.get("SERVER_NAME")
         port = _http.port_number(environ.get("SERVER_PORT"))
-    forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-    client = forwarded.split(",", 1)[0].strip() if forwarded else environ.get("REMOTE_ADDR")
     protocol = environ.get("SERVER_PROTOCOL", "")
     version = protocol[5:] if protocol.startswith("HTTP/") else None
     length = environ.get("CONTENT_LENGTH")
@@ -118,7 +116,9 @@ def start_from_environ(config: _http.HttpConfig, environ: Environ) -> _http.Serv
         request_id=environ.get("HTTP_X_REQUEST_ID"),
         server_address=address,
         server_port=port,
-        client_address=client,
+        client_address=environ.get("REMOTE_ADDR"),
+        forwarded_for=environ.get("HTTP_X_FORWARDED_FOR"),
+        forwarded=environ.get("HTTP_FORWARDED"),
         user_agent=environ.get("HTTP_USER_AGENT"),
         query=environ.get("QUERY_STRING", ""),
         request_size=None if length is None else _http.number(length),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchkit._exceptions import ConfigError
 from watchkit._internal import semconv
+from watchkit._internal.proxies import TrustedProxies
 from watchkit._internal.state import STATE, PerPipeline, bound, get_tracer
 from watchkit._metrics import Histogram, InFlight
 from watchkit.integrations._http.attributes import active_attributes, clear_caches
@@ -34,9 +35,12 @@ __all__ = [
 
 
 class Instruments:
-    """The current pipeline's tracer, excluded URLs and redactor (the metrics bind themselves)."""
+    """The current pipeline's tracer, excluded URLs, redactor and trusted proxies.
 
-    __slots__ = ("enabled", "excluded", "redactor", "tracer")
+    (The metrics bind themselves.)
+    """
+
+    __slots__ = ("enabled", "excluded", "proxies", "redactor", "tracer")
 
     def __init__(self) -> None:
         from watchkit.redaction import Redactor
@@ -46,6 +50,7 @@ class Instruments:
         settings = _settings()
         excluded = settings.excluded_urls if settings is not None else ()
         self.excluded: re.Pattern[str] | None = compile_patterns(excluded)
+        self.proxies = TrustedProxies(getattr(settings, "trusted_proxies", ()))
         redact_keys = settings.redact_keys if settings is not None else ()
         patterns = settings.redact_patterns if settings is not None else ()
         # Keys for url.query; value patterns (bearer tokens, JWTs, cards and the

@@ -320,6 +320,8 @@ def start(
     server_address: str | None = None,
     server_port: int | None = None,
     client_address: str | None = None,
+    forwarded_for: str | None = None,
+    forwarded: str | None = None,
     user_agent: str | None = None,
     query: str = "",
     request_size: int | None = None,
@@ -332,7 +334,9 @@ def start(
     Returns None when the path is excluded or telemetry is disabled; the adapter
     then just calls the application. ``getter`` is None when the carrier has none
     of the propagator's headers (extraction skipped). ``native`` is what the
-    request hook receives (default: ``carrier``).
+    request hook receives (default: ``carrier``). ``client_address`` is the
+    socket peer; ``forwarded_for`` / ``forwarded`` (the ``X-Forwarded-For`` and
+    ``Forwarded`` headers) replace it only when it is a trusted proxy.
     """
     instruments = INSTRUMENTS.get()
     if not instruments.enabled:
@@ -374,6 +378,8 @@ def start(
             attrs[semconv.SERVER_ADDRESS] = server_address
             if server_port is not None:
                 attrs[semconv.SERVER_PORT] = server_port
+        if forwarded_for is not None or forwarded is not None:
+            client_address = instruments.proxies.client(client_address, forwarded_for, forwarded)
         if client_address:
             attrs[semconv.CLIENT_ADDRESS] = client_address
         if user_agent:
