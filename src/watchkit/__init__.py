@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from watchkit._audit import audit
     from watchkit._configure import Telemetry, configure, force_flush, shutdown
     from watchkit._events import event
+    from watchkit._export.prometheus import prometheus_asgi_app, prometheus_wsgi_app
     from watchkit._flows import Flow, FlowRun, flow
     from watchkit._metrics import (
         Counter,
@@ -72,6 +73,8 @@ __all__ = [
     "instrument_flask",
     "instrument_starlette",
     "ops",
+    "prometheus_asgi_app",
+    "prometheus_wsgi_app",
     "shutdown",
     "traced",
     "uninstrument_fastapi",
@@ -108,6 +111,8 @@ _LAZY: dict[str, str] = {
     "uninstrument_flask": "watchkit.integrations",
     "uninstrument_starlette": "watchkit.integrations",
     "shutdown": "watchkit._configure",
+    "prometheus_asgi_app": "watchkit._export.prometheus",
+    "prometheus_wsgi_app": "watchkit._export.prometheus",
 }
 
 

@@ -129,6 +129,7 @@ def configure(
     excluded_urls: Sequence[str] | None = None,
     trusted_proxies: Sequence[str] | int | None = None,
     audit_spool_dir: str | os.PathLike[str] | None = None,
+    prometheus_port: int | None = None,
 ) -> Telemetry:
     """Set up traces, metrics and logs for this process; call once at start-up.
 
@@ -171,6 +172,10 @@ def configure(
             (``WATCHKIT_TRUSTED_PROXIES``; default: none, the socket peer).
         audit_spool_dir: directory of the durable audit spool
             (``WATCHKIT_AUDIT_SPOOL_DIR``; default: ``~/.local/state/watchkit/audit/<service>``).
+        prometheus_port: also serve ``/metrics`` for Prometheus on this loopback port
+            (``WATCHKIT_PROMETHEUS_PORT``; 0: mount ``watchkit.prometheus_wsgi_app`` /
+            ``prometheus_asgi_app`` instead). One process only: a port another
+            process (a sibling pre-fork worker) holds raises ConfigError.
 
     Returns:
         The :class:`Telemetry` handle.
@@ -212,6 +217,7 @@ def configure(
         excluded_urls=excluded_urls,
         trusted_proxies=trusted_proxies,
         audit_spool_dir=audit_spool_dir,
+        prometheus_port=prometheus_port,
     )
     with _lock:
         if _handle is not None:
@@ -227,7 +233,19 @@ def configure(
                     ", ".join(changed),
                 )
             return _handle
-        pipeline = build_pipeline(resolved)
+        pull = None
+        if resolved.prometheus_port is not None and not resolved.disabled:
+            from watchkit._export.prometheus import start
+
+            pull = start(resolved.prometheus_port)
+        try:
+            pipeline = build_pipeline(resolved, () if pull is None else (pull.reader,))
+        except BaseException:
+            if pull is not None:
+                pull.stop()
+            raise
+        if pull is not None:
+            pipeline.on_shutdown.append(pull.stop)
         if pipeline.enabled:
             # Structured logging and the audit spool (issue 4); undone at shutdown.
             from watchkit._audit.shipper import start_for_pipeline

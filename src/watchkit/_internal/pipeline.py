@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -27,7 +27,11 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
@@ -221,8 +225,11 @@ def _where(settings: Settings, signal: Signal) -> str:
     return settings.exporter
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    """Create (or adopt) the providers for ``settings``; set the globals that are unset."""
+def build_pipeline(settings: Settings, extra_readers: Sequence[MetricReader] = ()) -> Pipeline:
+    """Create (or adopt) the providers for ``settings``; set the globals that are unset.
+
+    ``extra_readers`` (a pull endpoint's) join the meter provider watchkit creates.
+    """
     if settings.disabled:
         return Pipeline(
             trace.NoOpTracerProvider(),
@@ -256,7 +263,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
     if _foreign(meter_provider):
         reused.append("metrics")
     else:
-        readers = []
+        readers: list[MetricReader] = []
         if metric_exporter is not None:
             readers.append(
                 PeriodicExportingMetricReader(
@@ -265,6 +272,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
                     export_timeout_millis=settings.otlp_for("metrics").timeout * 1000,
                 )
             )
+        readers.extend(extra_readers)
         meter_provider = MeterProvider(
             resource=resource, metric_readers=readers, shutdown_on_exit=False
         )

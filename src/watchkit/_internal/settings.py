@@ -131,6 +131,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("cardinality_limit", ("WATCHKIT_CARDINALITY_LIMIT",), "2000", "whole number > 0",
            "Distinct attribute sets kept per instrument; further points go to one overflow "
            "series marked `otel.metric.overflow=true`."),
+    Option("prometheus_port", ("WATCHKIT_PROMETHEUS_PORT",), "unset (no endpoint)",
+           "port 1-65535, or 0 for no server of its own",
+           "Also serve metrics for Prometheus to scrape at `http://127.0.0.1:PORT/metrics` "
+           "(extra `watchkit[prometheus]`); with 0, mount `watchkit.prometheus_wsgi_app` or "
+           "`watchkit.prometheus_asgi_app` in your application instead. One process only."),
     Option("log_format", ("WATCHKIT_LOG_FORMAT",), "`auto`", "`json`, `console`, `auto`",
            "Log line format on stdout; `auto` is console on a terminal, JSON otherwise."),
     Option("log_level", ("WATCHKIT_LOG_LEVEL",), "`info`",
@@ -194,6 +199,8 @@ class Settings:
     """CIDR networks of trusted proxies, or the number of proxy hops."""
     audit_spool_dir: str | None = None
     """None: the default directory, derived from the service name when needed."""
+    prometheus_port: int | None = None
+    """None: no Prometheus endpoint; 0: a reader to mount, no server of its own."""
 
     def otlp_for(self, signal: Signal) -> OtlpSettings:
         """The OTLP settings of ``signal``."""
@@ -361,6 +368,19 @@ def _whole_number(value: object, source: _Source) -> int:
     except (TypeError, ValueError):
         raise source.error(value, accepted) from None
     if number <= 0 or (isinstance(value, float) and value != number):
+        raise source.error(value, accepted)
+    return number
+
+
+def _port(value: object, source: _Source) -> int:
+    accepted = "a port number from 1 to 65535, or 0 for no server of its own"
+    if isinstance(value, bool):
+        raise source.error(value, accepted)
+    try:
+        number: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise source.error(value, accepted) from None
+    if not 0 <= number <= 65535 or (isinstance(value, float) and value != number):
         raise source.error(value, accepted)
     return number
 
@@ -557,6 +577,7 @@ def resolve(
     excluded_urls: Sequence[str] | None = None,
     trusted_proxies: Sequence[str] | int | None = None,
     audit_spool_dir: str | os.PathLike[str] | None = None,
+    prometheus_port: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve configure()'s parameters against the environment into :class:`Settings`.
@@ -643,6 +664,8 @@ def resolve(
         "audit_spool_dir", audit_spool_dir, ("WATCHKIT_AUDIT_SPOOL_DIR",), env
     )
     spool_dir = None if raw_spool is None else _directory(raw_spool, source)
+    raw_port, source = _pick("prometheus_port", prometheus_port, ("WATCHKIT_PROMETHEUS_PORT",), env)
+    port = None if raw_port is None else _port(raw_port, source)
 
     return Settings(
         disabled=is_disabled,
@@ -662,4 +685,5 @@ def resolve(
         excluded_urls=excluded,
         trusted_proxies=proxies,
         audit_spool_dir=spool_dir,
+        prometheus_port=port,
     )
