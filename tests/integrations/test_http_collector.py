@@ -174,3 +174,44 @@ def test_gunicorn_sigterm_loses_nothing(rotel_collector, otlp_receiver, app, rou
     assert sorted(s.attributes["watchkit.request.id"] for s in spans) == ids
     assert {s.name for s in spans} == {f"GET {route}"}
     assert otlp_receiver.wait_for_metric("http.server.request.duration")
+
+
+@pytest.mark.slow
+def test_gunicorn_sends_wsgi_file_wrapper_bodies_with_sendfile(rotel_collector, otlp_receiver):
+    """A wsgi.file_wrapper body stays the server's (sendfile, no read()) and is still timed."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}",
+        "--graceful-timeout", "10", "tests.integrations.apps.file_app:app",
+    ]  # fmt: skip
+    env = _child_env(rotel_collector.http_endpoint, "food-file")
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    expected = (ROOT / "tests" / "integrations" / "apps" / "file_app.py").read_bytes()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(process, f"{url}/health")
+        response = httpx.get(f"{url}/file", headers={"X-Request-ID": "file-1"})
+        assert response.status_code == 200
+        assert response.content == expected
+        assert response.headers["x-request-id"] == "file-1"
+        assert httpx.get(f"{url}/reads").text == "0"  # sendfile: Python never read the file
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+        if process.stdout:
+            process.stdout.close()
+    assert "Traceback" not in output, output
+    span = otlp_receiver.wait_for(
+        lambda r: next(
+            (s for s in r.spans() if s.attributes.get("watchkit.request.id") == "file-1"), None
+        )
+    )
+    assert span.attributes["http.response.status_code"] == 200
+    sizes = otlp_receiver.wait_for(lambda r: r.metrics("http.server.response.body.size"))
+    assert any(p.max == len(expected) for p in sizes), sizes  # the Content-Length

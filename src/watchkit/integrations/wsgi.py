@@ -207,6 +207,39 @@ class _Body:
             guard.report("wsgi.dropped_body")
 
 
+def _time_file(body: Any, request: _http.ServerRequest, headers: list[tuple[str, str]]) -> bool:
+    """Let the server send a ``wsgi.file_wrapper`` body itself, ending the request at close().
+
+    Servers recognise their own file wrapper by its type (gunicorn:
+    ``isinstance(respiter, environ["wsgi.file_wrapper"])``) and then send the
+    file with ``sendfile()``; wrapping it in :class:`_Body` would hide it and
+    copy the file through Python. The body object is handed back as it is,
+    with its ``close`` replaced so the request still ends when the server has
+    sent the file. The body size is the ``Content-Length`` (not counted).
+    False when ``close`` cannot be replaced (the caller wraps the body then).
+    """
+    original = getattr(body, "close", None)
+
+    def close() -> None:
+        try:
+            if original is not None:
+                original()
+        except BaseException as exc:
+            request.escaped(exc, disconnected=_disconnect(exc))
+            raise
+        finally:
+            _end(request)
+
+    try:
+        body.close = close
+    except (AttributeError, TypeError):  # __slots__ or a read-only attribute
+        return False
+    length = next((v for k, v in headers if k.lower() == "content-length"), None)
+    size = _http.number(length) if length is not None else None
+    request.response_size = -1 if size is None else size
+    return True
+
+
 def _disconnect(exc: BaseException) -> bool:
     return isinstance(exc, (BrokenPipeError, ConnectionResetError))
 
@@ -287,12 +320,14 @@ class WatchkitMiddleware:
         if request is None:
             return self.app(environ, start_response)
         environ[ENVIRON_KEY] = request
+        sent: list[list[tuple[str, str]]] = []
 
         def wrapped_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Any:
             try:
                 headers = response_started(request, status, headers)
+                sent.append(headers)
             except Exception:
                 guard.report("wsgi.start_response")
             return start_response(status, headers, exc_info)
@@ -304,4 +339,9 @@ class WatchkitMiddleware:
             _end(request)
             raise
         # The span stays current (for generator bodies' log lines) until close().
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
+            timed = _time_file(body, request, sent[-1] if sent else [])
+            if timed:
+                return body
         return _Body(body, request)
