@@ -26,6 +26,7 @@ import concurrent.futures
 import inspect
 import logging
 import math
+import queue
 import threading
 import time
 import weakref
@@ -287,9 +288,7 @@ class Check:
             loop.create_task(self._call_async(run))
             return
         target = self._call_async_in_thread if self.is_async else self._call_sync
-        threading.Thread(
-            target=target, args=(run,), name=f"watchkit-health-{self.name}", daemon=True
-        ).start()
+        _WORKERS.submit(target, run)
 
     def _outcome(
         self, value: object, started: float
@@ -440,6 +439,51 @@ class Check:
         )
 
 
+class _Workers:
+    """Daemon worker threads for sync checks: reused, started on demand, gone when idle.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a
+    hung check would block the process from exiting. Coalescing keeps at most
+    one run per check in flight, which bounds the threads a hung dependency holds.
+    """
+
+    def __init__(self, idle_timeout: float = 30.0) -> None:
+        self.idle_timeout = idle_timeout
+        self._tasks: queue.SimpleQueue[tuple[Callable[[_Run], None], _Run]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, target: Callable[[_Run], None], run: _Run) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # this task is that idle worker's
+        self._tasks.put((target, run))
+        if start:
+            threading.Thread(target=self._work, name="watchkit-health-check", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                target, run = self._tasks.get(timeout=self.idle_timeout)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0 and self._tasks.empty():
+                        self._idle -= 1
+                        return
+                continue
+            target(run)
+            with self._lock:
+                self._idle += 1
+
+    def after_fork_in_child(self) -> None:
+        # The parent's workers do not exist here; queued work went with them.
+        self._lock = threading.Lock()
+        self._tasks = queue.SimpleQueue()
+        self._idle = 0
+
+
+_WORKERS = _Workers()
 _C = TypeVar("_C", bound=Callable[..., Any])
 
 
@@ -724,6 +768,7 @@ class _Registries:
         self.items.add(registry)
 
     def fresh_locks(self) -> None:
+        _WORKERS.after_fork_in_child()
         for registry in list(self.items):
             registry._fresh_locks()
 
