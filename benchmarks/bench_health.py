@@ -109,7 +109,7 @@ def suites() -> list[Suite]:
             }
         )
 
-    suites = [
+    return [
         Suite(
             "Health: /livez probe (ASGI, in-process)",
             cases=live,
@@ -140,7 +140,6 @@ def suites() -> list[Suite]:
         ),
         _scheduler_suite(),
     ]
-    return suites
 
 
 def _work() -> int:
