@@ -343,3 +343,28 @@ def test_shutdown_is_bounded_even_where_no_thread_can_be_started() -> None:
     )
     took = json.loads(result.stdout.strip().splitlines()[-1])
     assert took < 3.0, (took, result.stderr)
+
+
+def test_is_configured_and_current_follow_the_life_cycle(clean_env: pytest.MonkeyPatch) -> None:
+    """False/None before configure(), the handle while configured, False/None after shutdown()."""
+    assert watchkit.is_configured() is False
+    assert watchkit.current() is None
+    telemetry = watchkit.configure(service_name="checkout", exporter="none")
+    assert watchkit.is_configured() is True
+    assert watchkit.current() is telemetry
+    assert watchkit.shutdown()
+    assert watchkit.is_configured() is False
+    assert watchkit.current() is None
+
+
+def test_a_test_capture_is_not_a_configuration() -> None:
+    """Inside `watchkit.testing.capture()` nothing is configured; the configured handle stays."""
+    from watchkit.testing import capture
+
+    with capture():
+        assert watchkit.is_configured() is False
+        assert watchkit.current() is None
+    telemetry = watchkit.configure(service_name="checkout", exporter="none")
+    with capture():
+        assert watchkit.is_configured() is True
+        assert watchkit.current() is telemetry

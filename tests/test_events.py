@@ -8,6 +8,8 @@ import pytest
 from opentelemetry import trace
 
 import watchkit
+from tests.support.receiver import OtlpReceiver
+from tests.support.rotel import RotelCollector
 from watchkit._internal import guard
 from watchkit.testing import TelemetryCapture
 
@@ -60,8 +62,8 @@ def test_invalid_event_name_is_dropped_and_reported_once(
     old = guard.set_raise(False)
     try:
         with caplog.at_level(logging.WARNING, logger="watchkit"):
-            watchkit.event("order placed!")
-            watchkit.event("order placed!")
+            for _ in range(2):  # one call site: one warning
+                watchkit.event("order placed!")
     finally:
         guard.set_raise(old)
     assert telemetry.logs() == []
@@ -85,7 +87,24 @@ def test_event_names_are_bounded_by_the_cardinality_guard(
         assert len(inner.logs()) == 10
 
 
-def test_disabled_event_is_a_no_op() -> None:
-    """configure(disabled=True): nothing emitted, nothing raised."""
-    watchkit.configure(disabled=True)
+@pytest.mark.collector
+def test_disabled_event_is_a_no_op(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver, clean_env: object
+) -> None:
+    """configure(disabled=True): nothing reaches a real collector, nothing raised.
+
+    The same event sent after reconfiguring with telemetry on does arrive, so the
+    collector path works and the absence of the first one means something.
+    """
+    endpoint = rotel_collector.http_endpoint
+    watchkit.configure(exporter="otlp", endpoint=endpoint, disabled=True)
     watchkit.event("order.placed", user_id="u-1")
+    assert watchkit.shutdown(timeout=5)
+    watchkit.configure(exporter="otlp", endpoint=endpoint)
+    watchkit.event("order.control", user_id="u-2")
+    assert watchkit.force_flush(timeout=10)
+    otlp_receiver.wait_for(lambda r: any(x.event_name == "order.control" for x in r.logs()))
+    otlp_receiver.wait_for(lambda r: bool(r.metrics("watchkit.events")))
+    assert [x.event_name for x in otlp_receiver.logs()] == ["order.control"]
+    counted = [m.attributes.get("event.name") for m in otlp_receiver.metrics("watchkit.events")]
+    assert "order.placed" not in counted and "order.control" in counted

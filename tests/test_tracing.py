@@ -295,3 +295,96 @@ def test_partial_is_named_after_the_function_it_wraps(telemetry: TelemetryCaptur
     """``traced(functools.partial(f, ...))`` is named after ``f``, not ``functools.partial``."""
     watchkit.traced(functools.partial(quote.__wrapped__, 1.0))()
     telemetry.span(f"{__name__}.quote")
+
+
+# watchkit.span: an ad-hoc span around a block ---------------------------------------------
+
+
+def test_span_with_block_is_current_and_ended(telemetry: TelemetryCapture) -> None:
+    """`with watchkit.span(...)` gives the live span, current inside the block, ended after it."""
+    with watchkit.span("pricing.quote", currency="EUR", items=3) as current:
+        assert trace.get_current_span() is current
+        assert current.is_recording()
+        with watchkit.span("pricing.tax"):
+            pass
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    outer = telemetry.span("pricing.quote", {"currency": "EUR", "items": 3})
+    inner = telemetry.span("pricing.tax")
+    assert outer.end_time is not None
+    assert inner.parent is not None and inner.parent.span_id == outer.context.span_id
+
+
+async def test_span_async_with(telemetry: TelemetryCapture) -> None:
+    """`async with` works the same way, and the span stays current across awaits."""
+    async with watchkit.span("pricing.remote", region="eu") as current:
+        await asyncio.sleep(0)
+        assert trace.get_current_span() is current
+    assert telemetry.span("pricing.remote", {"region": "eu"}).end_time is not None
+
+
+def test_span_records_the_exception_and_reraises_it(telemetry: TelemetryCapture) -> None:
+    """An exception leaving the block is recorded like `traced` does, then re-raised unchanged."""
+    error = PaymentError("declined")
+    with pytest.raises(PaymentError) as raised, watchkit.span("payments.charge"):
+        raise error
+    assert raised.value is error
+    recorded = telemetry.span("payments.charge")
+    assert recorded.status.status_code is StatusCode.ERROR
+    assert recorded.attributes is not None
+    assert recorded.attributes["error.type"] == error_type(error)
+    assert [event.name for event in recorded.events] == ["exception"]
+
+
+def test_span_attributes_are_redacted(telemetry: TelemetryCapture) -> None:
+    """Secrets in attributes are replaced before the span is recorded."""
+    with watchkit.span("auth.refresh", **{"auth.token": "s3cr3t", "user.tier": "gold"}):
+        pass
+    attributes = telemetry.span("auth.refresh").attributes
+    assert attributes is not None
+    assert attributes["auth.token"] == "[REDACTED]"
+    assert attributes["user.tier"] == "gold"
+    assert "s3cr3t" not in str(dict(attributes))
+
+
+def test_span_without_configuration_is_harmless() -> None:
+    """Outside configure() and captures the block runs with a non-recording span."""
+    with watchkit.span("idle.work", n=1) as current:
+        assert not current.is_recording()
+
+
+def test_span_bad_arguments_raise_under_the_test_switch() -> None:
+    """watchkit's own suite runs with the test switch: a bad argument fails at the call."""
+    with pytest.raises(ValueError, match="span name must be a non-empty string"):
+        watchkit.span("")
+    with (
+        pytest.raises(ValueError, match=r"attribute 'order' = .* is invalid"),
+        watchkit.span(
+            "checkout",
+            order=object(),  # type: ignore[arg-type]
+        ),
+    ):
+        pass
+
+
+def test_span_bad_arguments_degrade_in_production(
+    telemetry: TelemetryCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the switch: the bad attribute is left out, reported once per call site."""
+    from watchkit._internal import guard
+
+    previous = guard.set_raise(False)
+    try:
+        for _ in range(3):
+            with watchkit.span("checkout", order=object(), items=2):  # type: ignore[arg-type]
+                pass
+        with watchkit.span(None) as nothing:  # type: ignore[arg-type]
+            assert not nothing.is_recording()
+    finally:
+        guard.set_raise(previous)
+    spans = telemetry.spans("checkout")
+    assert len(spans) == 3
+    assert all(dict(s.attributes or {}) == {"items": 2} for s in spans)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "watchkit"]
+    assert len(warnings) == 2, warnings
+    assert "attribute 'order'" in warnings[0] and "test_tracing.py" in warnings[0]
+    assert "span name must be a non-empty string" in warnings[1]

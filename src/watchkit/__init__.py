@@ -21,7 +21,14 @@ from watchkit._version import __version__
 if TYPE_CHECKING:
     from watchkit import context, ops
     from watchkit._audit import audit
-    from watchkit._configure import Telemetry, configure, force_flush, shutdown
+    from watchkit._configure import (
+        Telemetry,
+        configure,
+        current,
+        force_flush,
+        is_configured,
+        shutdown,
+    )
     from watchkit._events import event
     from watchkit._export.prometheus import prometheus_asgi_app, prometheus_wsgi_app
     from watchkit._flows import Flow, FlowRun, flow
@@ -36,7 +43,7 @@ if TYPE_CHECKING:
         histogram,
         up_down_counter,
     )
-    from watchkit._tracing import traced
+    from watchkit._tracing import SpanScope, span, traced
     from watchkit.integrations import (
         instrument_fastapi,
         instrument_flask,
@@ -55,6 +62,7 @@ __all__ = [
     "Gauge",
     "Histogram",
     "ObservableGauge",
+    "SpanScope",
     "Telemetry",
     "UpDownCounter",
     "WatchkitError",
@@ -63,6 +71,7 @@ __all__ = [
     "configure",
     "context",
     "counter",
+    "current",
     "event",
     "flow",
     "force_flush",
@@ -72,10 +81,12 @@ __all__ = [
     "instrument_fastapi",
     "instrument_flask",
     "instrument_starlette",
+    "is_configured",
     "ops",
     "prometheus_asgi_app",
     "prometheus_wsgi_app",
     "shutdown",
+    "span",
     "traced",
     "uninstrument_fastapi",
     "uninstrument_flask",
@@ -97,11 +108,15 @@ _LAZY: dict[str, str] = {
     "flow": "watchkit._flows",
     "gauge": "watchkit._metrics",
     "histogram": "watchkit._metrics",
+    "SpanScope": "watchkit._tracing",
+    "span": "watchkit._tracing",
     "traced": "watchkit._tracing",
     "up_down_counter": "watchkit._metrics",
     "Telemetry": "watchkit._configure",
     "audit": "watchkit._audit",
     "configure": "watchkit._configure",
+    "current": "watchkit._configure",
+    "is_configured": "watchkit._configure",
     "force_flush": "watchkit._configure",
     "get_logger": "watchkit.logs",
     "instrument_fastapi": "watchkit.integrations",

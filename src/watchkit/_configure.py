@@ -17,7 +17,7 @@ from watchkit._internal.guard import internal_logger
 from watchkit._internal.pipeline import build_pipeline, flush_pipeline, shutdown_pipeline
 from watchkit._internal.state import STATE, Pipeline
 
-__all__ = ["Telemetry", "configure", "force_flush", "shutdown"]
+__all__ = ["Telemetry", "configure", "current", "force_flush", "is_configured", "shutdown"]
 
 _handle: Telemetry | None = None
 _atexit_registered = False
@@ -262,8 +262,37 @@ def configure(
 
 
 def current() -> Telemetry | None:
-    """The active handle, if configure() was called and not shut down."""
+    """The handle of the active configuration, or ``None`` before configure() and after shutdown().
+
+    Libraries and plug-ins use it to find out what the application chose (the
+    exporter, the settings) without configuring watchkit themselves.
+
+    Example:
+        >>> import watchkit
+        >>> watchkit.current() is None
+        True
+        >>> telemetry = watchkit.configure(service_name="checkout", exporter="none")
+        >>> watchkit.current() is telemetry
+        True
+        >>> watchkit.shutdown()
+        True
+    """
     return _handle
+
+
+def is_configured() -> bool:
+    """Whether configure() ran and shutdown() has not been called since.
+
+    A library that instruments itself with watchkit can check it and leave
+    configuration to the application. A test capture (``watchkit.testing``) does
+    not count as configuration.
+
+    Example:
+        >>> import watchkit
+        >>> watchkit.is_configured()
+        False
+    """
+    return STATE.configured is not None
 
 
 def shutdown(timeout: float | None = None) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 from opentelemetry._logs import Logger, SeverityNumber
 from opentelemetry.util.types import AttributeValue
 
-from watchkit._internal.guard import report
+from watchkit._internal.guard import invalid_argument, report
 from watchkit._internal.semconv import EVENT_NAME, EVENTS, EVENTS_UNIT
 from watchkit._internal.state import STATE, bound, get_logger
 from watchkit._metrics import Counter, attributes_key, record, validate_name
@@ -78,7 +78,11 @@ def event(
             return
         found = _NAMES.get(name)
         if found is None:
-            found = _name(name)
+            try:
+                found = _name(name)
+            except ValueError as error:
+                invalid_argument("watchkit.event()", str(error), "the event was dropped")
+                return
         fields: dict[str, Any] = dict(attributes) if attributes else {}
         if kw:
             fields.update(kw)

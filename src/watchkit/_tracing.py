@@ -27,7 +27,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
-from types import MethodType
+from types import MethodType, TracebackType
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
@@ -36,13 +36,13 @@ from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from watchkit._internal import errors, semconv
-from watchkit._internal.guard import report
+from watchkit._internal.guard import invalid_argument, report
 from watchkit._internal.semconv import ERROR_TYPE
 from watchkit._internal.state import STATE, bound, get_tracer
 from watchkit._internal.wrapping import instrument, unwrap_descriptor
 from watchkit.redaction import redact_attributes
 
-__all__ = ["error_type", "traced"]
+__all__ = ["error_type", "span", "traced"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -341,3 +341,157 @@ def _decorate(
     safe = redact_attributes(attributes) if attributes else attributes
     hooks = _Traced(name or _default_name(fn), safe, recorder)
     return instrument(fn, hooks)
+
+
+_PLAIN = (str, bool, int, float)
+
+
+def _valid_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The attributes OpenTelemetry accepts; the others are reported and left out."""
+    for value in attributes.values():
+        if not isinstance(value, _PLAIN):
+            break
+    else:
+        return attributes
+    kept: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if isinstance(value, _PLAIN) or (
+            isinstance(value, (list, tuple)) and all(isinstance(v, _PLAIN) for v in value)
+        ):
+            kept[key] = list(value) if isinstance(value, tuple) else value
+        else:
+            invalid_argument(
+                "watchkit.span()",
+                f"attribute {key!r} = {value!r} is invalid: use str, bool, int, float "
+                "or a sequence of one of them",
+                "the attribute was left out",
+            )
+    return kept
+
+
+class SpanScope:
+    """What :func:`span` returns: enter it with ``with`` or ``async with``.
+
+    Entering starts the span and makes it current; the ``as`` target is the
+    OpenTelemetry :class:`~opentelemetry.trace.Span` (a non-recording one while
+    watchkit is disabled). Exiting ends it; an exception leaving the block is
+    recorded as for :func:`traced` and re-raised unchanged. One scope is one span:
+    call :func:`span` again for the next one.
+    """
+
+    __module__ = "watchkit"
+    __slots__ = ("_attributes", "_name", "_span", "_token")
+
+    def __init__(self, name: str, attributes: dict[str, Any] | None) -> None:
+        self._name = name
+        self._attributes = attributes
+        self._span: trace.Span | None = None
+        self._token: Token[otel_context.Context] | None = None
+
+    def __enter__(self) -> trace.Span:
+        try:
+            tracer = TRACER.get()
+            if tracer is None or self._span is not None:
+                return trace.INVALID_SPAN
+            attributes = self._attributes
+            if attributes:
+                attributes = redact_attributes(_valid_attributes(attributes))
+            span = tracer.start_span(self._name, attributes=attributes)
+            self._token = _attach(_set_span_in_context(span))
+            self._span = span
+            return span
+        except Exception:
+            report("watchkit.span start")
+            return trace.INVALID_SPAN
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span, token = self._span, self._token
+        if span is None:
+            return
+        self._span = self._token = None
+        try:
+            try:
+                if exc is not None:
+                    record_error(span, exc, error_type(exc))
+            finally:
+                if token is not None:
+                    _detach(token)
+                span.end()
+        except Exception:
+            report("watchkit.span end")
+
+    async def __aenter__(self) -> trace.Span:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return f"<watchkit.SpanScope {self._name!r}>"
+
+
+def span(name: str, /, **attributes: AttributeValue) -> SpanScope:
+    """A span around a block of code: ``with watchkit.span(...)`` or ``async with``.
+
+    For work that is not a whole function (use :func:`traced` for that). The span
+    is current inside the block, so spans and log lines there are its children.
+    Attributes are redacted like those of :func:`traced`; an exception leaving the
+    block is recorded on the span (``exception`` event, status ERROR,
+    ``error.type``) and re-raised unchanged.
+
+    A bad argument never breaks the caller: an invalid name gives a non-recording
+    span, an invalid attribute value is left out, and each is reported once per
+    call site (see "Bad arguments on the request path" in the architecture docs;
+    under ``WATCHKIT_RAISE_INTERNAL_ERRORS`` they raise ``ValueError``).
+
+    Args:
+        name: the span name, e.g. ``"pricing.quote"``.
+        **attributes: span attributes (str, bool, int, float or a sequence of one
+            of them); use dotted keys through a dict: ``**{"order.id": "o-1"}``.
+
+    Returns:
+        A :class:`SpanScope`; entering it gives the OpenTelemetry span.
+
+    Example:
+        >>> import watchkit
+        >>> with watchkit.span("pricing.quote", currency="EUR") as quote:
+        ...     quote.set_attribute("pricing.items", 3)
+    """
+    if not isinstance(name, str) or not name:
+        invalid_argument(
+            "watchkit.span()",
+            f"span name must be a non-empty string, got {name!r}",
+            "no span was recorded",
+        )
+        return _NO_SPAN_SCOPE
+    return SpanScope(name, attributes or None)
+
+
+class _NoSpanScope(SpanScope):
+    """Stands in for a span whose arguments were unusable: records nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> trace.Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+_NO_SPAN_SCOPE = _NoSpanScope("", None)

@@ -87,6 +87,30 @@ def test_invalid_arguments_are_value_errors(telemetry, kwargs, match) -> None:
     assert _records(telemetry) == []
 
 
+def test_invalid_arguments_keep_the_record_marked_in_production(telemetry, caplog) -> None:
+    """Without the test switch nothing raises and nothing is dropped: the record is marked."""
+    from watchkit._internal import guard
+
+    previous = guard.set_raise(False)
+    try:
+        watchkit.audit("login", actor="user:1", outcome="ok")
+        watchkit.audit("bad action!", actor="", outcome="denied", **{"audit.seq": 7, "ip": "x"})
+    finally:
+        guard.set_raise(previous)
+    first, second = _records(telemetry)
+    assert first["audit.outcome"] == "ok"
+    assert "audit outcome 'ok' is not accepted" in first["audit.invalid"]
+    assert first["audit.action"] == "login" and first["audit.actor"] == "user:1"
+    assert second["event.name"] == "audit.invalid"
+    assert second["invalid.action"] == "bad action!"
+    assert second["invalid.audit.seq"] == 7 and second["ip"] == "x"
+    assert second["audit.seq"] == first["audit.seq"] + 1  # still chained, in order
+    assert "action" in second["audit.invalid"] and "actor" in second["audit.invalid"]
+    assert verify_lines([json.dumps(first), json.dumps(second)]).ok
+    warnings = [r.getMessage() for r in caplog.records if r.name == "watchkit"]
+    assert len(warnings) == 2 and all("watchkit.audit() at" in w for w in warnings)
+
+
 def test_not_filtered_by_log_level(telemetry, clean_env) -> None:
     """log_level=critical does not silence audit records."""
     watchkit.configure(exporter="none", log_level="critical")

@@ -231,23 +231,60 @@ def test_console_exporter_mode_does_not_print_records_twice(clean_env, capsys) -
     assert "event.shown" in captured.err
 
 
-def test_processor_bug_never_reaches_the_caller(json_logs, capsys, monkeypatch) -> None:
-    """With internal errors swallowed (production), a failing processor drops only the line."""
+def test_processor_bug_never_reaches_the_caller(json_logs, capsys, caplog, monkeypatch) -> None:
+    """With internal errors swallowed (production), a failing processor drops only the line.
+
+    The call returns normally, that line is not written, the bug is reported once, and
+    the next line is written again once the processor works.
+    """
     from watchkit._internal import guard
     from watchkit.logs import _processors as processors
 
     def broken(self, logger, name, event_dict):
         raise RuntimeError("bug")
 
+    working = processors.AddTraceContext.__call__
+    monkeypatch.setattr(guard, "_reported", set())
     monkeypatch.setattr(processors.AddTraceContext, "__call__", broken)
     old = guard.set_raise(False)
     try:
-        watchkit.get_logger("t").info("x")
+        with caplog.at_level(logging.WARNING, logger="watchkit"):
+            assert watchkit.get_logger("t").info("dropped.line") is None
+            watchkit.get_logger("t").info("dropped.again")
     finally:
         guard.set_raise(old)
+    monkeypatch.setattr(processors.AddTraceContext, "__call__", working)
+    watchkit.get_logger("t").info("written.line")
+    assert [line["event"] for line in _json(capsys)] == ["written.line"]
+    # Once per site: the logger call, and the handler that tried to write the report.
+    reports = [r for r in caplog.records if "internal error in" in r.getMessage()]
+    assert sorted(r.args[0] for r in reports if r.args) == [
+        "watchkit.logs",
+        "watchkit.logs.LogHandler",
+    ]
+    assert reports[0].exc_info is not None and "bug" in str(reports[0].exc_info[1])
 
 
-def test_bad_positional_arguments_never_raise_into_the_app(json_logs, capsys) -> None:
+@pytest.fixture
+def production_guard(monkeypatch):
+    """Internal errors and bad arguments swallowed and reported, as in production."""
+    from watchkit._internal import guard
+
+    monkeypatch.setattr(guard, "_reported", set())
+    old = guard.set_raise(False)
+    yield
+    guard.set_raise(old)
+
+
+def test_bad_positional_arguments_raise_under_the_test_switch(json_logs) -> None:
+    """In a test suite (switch on) a mismatched message fails at the line that logged it."""
+    with pytest.raises(ValueError, match="does not take the arguments"):
+        watchkit.get_logger("t").info("total %d", "not-a-number")
+
+
+def test_bad_positional_arguments_never_raise_into_the_app(
+    json_logs, capsys, caplog, production_guard
+) -> None:
     """`log.info("x %d", "a")` or `log.info("user", 42)` log a line instead of raising."""
     log = watchkit.get_logger("t")
     log.info("total %d", "not-a-number")
@@ -255,14 +292,19 @@ def test_bad_positional_arguments_never_raise_into_the_app(json_logs, capsys) ->
     log.log(logging.ERROR, "%s and %s", "one")
     log.info("%(a)s", {"b": 1})
     log.info("paid %s", "4111 1111 1111 1111")
-    events = [line["event"] for line in _json(capsys)]
+    events = [line["event"] for line in _json(capsys) if line.get("logger") == "t"]
     assert len(events) == 5
     assert "total %d" in events[0] and "not-a-number" in events[0]
     assert "user" in events[1] and "42" in events[1]
     assert events[4] == "paid [REDACTED]"
+    reports = [r.getMessage() for r in caplog.records if "watchkit log call at" in r.getMessage()]
+    assert len(reports) == 4  # once per call site; the fifth call was fine
+    assert all("test_logging.py" in report for report in reports)
 
 
-async def test_bad_positional_arguments_in_async_methods(json_logs, capsys) -> None:
+async def test_bad_positional_arguments_in_async_methods(
+    json_logs, capsys, production_guard
+) -> None:
     """The async methods (`ainfo`) do not raise on bad arguments either."""
     await watchkit.get_logger("t").ainfo("total %d", "x")
     assert "total %d" in _json(capsys)[0]["event"]

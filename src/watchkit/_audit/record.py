@@ -36,6 +36,7 @@ ACTOR = semconv.AUDIT_ACTOR
 OUTCOME = semconv.AUDIT_OUTCOME
 TARGET = semconv.AUDIT_TARGET
 TIME = semconv.AUDIT_TIME
+INVALID = semconv.AUDIT_INVALID
 CLIENT_ADDRESS = semconv.CLIENT_ADDRESS
 REQUEST_ID = "request_id"  # the key request logs carry too
 _RESERVED = frozenset(
@@ -143,31 +144,28 @@ def audit(
             are stored as JSON strings). Names starting with ``audit.`` and
             ``event.name`` are reserved.
 
-    Raises:
-        ValueError: ``outcome`` is not one of the three values, ``action`` or
-            ``actor`` is empty or malformed, or a detail uses a reserved name.
-            Nothing else ever raises: a failure to record is reported through
-            watchkit's internal logger, never to the caller.
+    Bad arguments (``outcome`` not one of the three values, ``action`` or
+    ``actor`` empty or malformed, a detail with a reserved name) never lose the
+    record: it is kept with what was given (a malformed action becomes
+    ``invalid`` with the given one in ``invalid.action``, reserved details are
+    renamed ``invalid.<name>``), marked with an ``audit.invalid`` attribute
+    naming the problems, and reported once per call
+    site. Nothing raises to the caller, except under the test switch
+    (``WATCHKIT_RAISE_INTERNAL_ERRORS``), where bad arguments raise ``ValueError``.
 
     Example:
         >>> import watchkit
         >>> watchkit.audit("reservation.cancel", actor="user:42", outcome="success",
         ...                target="reservation:R-1042", reason="guest request")
     """
-    if outcome not in OUTCOMES:
-        raise ValueError(
-            f"audit outcome {outcome!r} is not accepted; use one of "
-            + ", ".join(repr(o) for o in OUTCOMES)
+    problems = _problems(action, actor, outcome, details)
+    if problems:
+        # The one policy for bad arguments on the request path, except that an audit
+        # record is never dropped: it is kept with what was given, and marked.
+        guard.invalid_argument(
+            "watchkit.audit()", "; ".join(problems), f"the record was kept and marked {INVALID}"
         )
-    if not isinstance(action, str) or not _ACTION_RE.match(action):
-        raise ValueError(
-            f"audit action {action!r} is not accepted; use 1-128 letters, digits, '_', '.', '-'"
-        )
-    if not isinstance(actor, str) or not actor:
-        raise ValueError(f"audit actor {actor!r} is not accepted; use a non-empty string")
-    for key in details:
-        if key in _RESERVED or key.startswith("audit."):
-            raise ValueError(f"audit detail {key!r} uses a reserved name; rename it")
+        action, actor, outcome, details = _salvage(action, actor, outcome, details, problems)
     pipeline = STATE.pipeline
     if pipeline is not None and not pipeline.enabled:
         return
@@ -175,6 +173,46 @@ def audit(
         _record(action, actor, outcome, target, details)
     except Exception:
         guard.report("watchkit.audit")
+
+
+def _problems(action: Any, actor: Any, outcome: Any, details: dict[str, Any]) -> list[str]:
+    problems = []
+    if outcome not in OUTCOMES:
+        problems.append(
+            f"audit outcome {outcome!r} is not accepted; use one of "
+            + ", ".join(repr(o) for o in OUTCOMES)
+        )
+    if not isinstance(action, str) or not _ACTION_RE.match(action):
+        problems.append(
+            f"audit action {action!r} is not accepted; use 1-128 letters, digits, '_', '.', '-'"
+        )
+    if not isinstance(actor, str) or not actor:
+        problems.append(f"audit actor {actor!r} is not accepted; use a non-empty string")
+    problems.extend(
+        f"audit detail {key!r} uses a reserved name; rename it"
+        for key in details
+        if key in _RESERVED or key.startswith("audit.")
+    )
+    return problems
+
+
+def _salvage(
+    action: Any, actor: Any, outcome: Any, details: dict[str, Any], problems: list[str]
+) -> tuple[str, str, str, dict[str, Any]]:
+    """What can be recorded of a call with bad arguments, marked with the problems."""
+    if not isinstance(action, str) or not _ACTION_RE.match(action):
+        details = {"invalid.action": _repr_or_str(action), **details}
+        action = "invalid"
+    if not isinstance(actor, str) or not actor:
+        actor = _repr_or_str(actor) or "unknown"
+    if outcome not in OUTCOMES:
+        outcome = _repr_or_str(outcome)
+    kept = {
+        (f"invalid.{key}" if key in _RESERVED or key.startswith("audit.") else key): value
+        for key, value in details.items()
+    }
+    kept[INVALID] = "; ".join(problems)
+    return action, actor, outcome, kept
 
 
 def _record(

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+from types import FrameType
 
 from watchkit._internal import fork
 
-__all__ = ["internal_logger", "raising", "report", "set_raise"]
+__all__ = ["internal_logger", "invalid_argument", "raising", "report", "set_raise"]
 
 internal_logger = logging.getLogger("watchkit")
 
@@ -67,4 +69,43 @@ def report(where: str) -> None:
             "(further errors here are not logged)",
             where,
             exc_info=True,
+        )
+
+
+_MAX_SITES = 1024
+
+
+def _call_site() -> str:
+    # The first frame outside watchkit: the application line that made the call.
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("watchkit"):
+        frame = frame.f_back
+    return "?" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def invalid_argument(where: str, problem: str, consequence: str) -> None:
+    """A call on the request path got a bad argument: the one policy for it.
+
+    The call never raises in production: the caller degrades it (records what it
+    can) or drops it, and this warns once per call site of the application
+    (``where`` plus the file and line that called watchkit), naming the problem
+    and what happened to the call. Under the test switch
+    (``WATCHKIT_RAISE_INTERNAL_ERRORS``) it raises :class:`ValueError` instead, so
+    a test catches the mistake at the line that made it.
+
+    Args:
+        where: the public call, e.g. ``"watchkit.event()"``.
+        problem: what is wrong, naming the parameter and the accepted values.
+        consequence: what watchkit did instead, e.g. ``"the event was dropped"``.
+    """
+    if _raise:
+        raise ValueError(f"{where}: {problem}")
+    key = f"{where} at {_call_site()}"
+    with _lock:
+        first = key not in _reported and len(_reported) < _MAX_SITES
+        if first:
+            _reported.add(key)
+    if first:
+        internal_logger.warning(
+            "watchkit: %s: %s; %s (reported once per call site)", key, problem, consequence
         )

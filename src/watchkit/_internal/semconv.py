@@ -170,6 +170,8 @@ AUDIT_SEQ: Final = "audit.seq"
 AUDIT_PREV_HASH: Final = "audit.prev_hash"
 AUDIT_HASH: Final = "audit.hash"
 AUDIT_QUARANTINED: Final = "watchkit.audit.quarantined"
+# Set on a record whose call had bad arguments: what was wrong (the record is kept).
+AUDIT_INVALID: Final = "audit.invalid"
 # Log-context keys bound while a request is handled.
 LOG_REQUEST_ID: Final = "request_id"
 LOG_HTTP_ROUTE: Final = "http.route"

@@ -100,7 +100,10 @@ def _output_factory(*args: Any) -> _Output:
 
 
 def interpolate(event: Any, args: tuple[Any, ...]) -> Any:
-    """``event % args`` like structlog, but a mismatch never raises: ``"event (args)"``."""
+    """``event % args`` like structlog, but a mismatch degrades to ``"event (args)"``.
+
+    The mismatch is reported once per call site (and raises under the test switch).
+    """
     if not args:
         return event
     try:
@@ -108,6 +111,11 @@ def interpolate(event: Any, args: tuple[Any, ...]) -> Any:
             return event % args[0]
         return event % args
     except Exception:
+        guard.invalid_argument(
+            "watchkit log call",
+            f"the message {_safe_repr(event)!r} does not take the arguments {_safe_repr(args)}",
+            "the line was written with the message and the arguments side by side",
+        )
         return f"{_safe_repr(event)} {_safe_repr(args)}"
 
 
