@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import watchkit
+from tests.helpers import run_python
 from watchkit._tracing import error_type
 from watchkit.testing import TelemetryCapture
 
@@ -347,9 +348,15 @@ def test_span_attributes_are_redacted(telemetry: TelemetryCapture) -> None:
 
 
 def test_span_without_configuration_is_harmless() -> None:
-    """Outside configure() and captures the block runs with a non-recording span."""
-    with watchkit.span("idle.work", n=1) as current:
-        assert not current.is_recording()
+    """In a fresh process, before configure(), the block runs with a non-recording span."""
+    result = run_python(
+        """
+        import watchkit
+        with watchkit.span("idle.work", n=1) as current:
+            print("recording" if current.is_recording() else "idle")
+        """
+    )
+    assert result.stdout.strip().splitlines()[-1] == "idle"
 
 
 def test_span_bad_arguments_raise_under_the_test_switch() -> None:
