@@ -28,6 +28,8 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 import watchkit
+from watchkit import health as probes
+from watchkit.integrations import health as health_endpoints
 
 watchkit.configure(service_name="food-delivery")
 log = watchkit.get_logger("food_delivery")
@@ -83,3 +85,14 @@ async def pay(order_id: int, card_token: str) -> dict[str, Any]:
 async def health() -> dict[str, str]:
     """Excluded by default: no span, no metrics for probes."""
     return {"status": "ok"}
+
+
+# Probes: /livez checks the process only, /readyz also the order store (cached
+# 2 s, so kubelets and load balancers cannot hammer it), /healthz everything.
+@probes.check("order-store", component_type="datastore", ttl=2.0)
+def order_store() -> bool:
+    return isinstance(ORDERS, dict)
+
+
+probes.add("disk", probes.disk("/"), kind="liveness", critical=False)
+app.include_router(health_endpoints.fastapi_router())
