@@ -13,7 +13,7 @@ from watchkit._exceptions import ConfigError
 from watchkit._internal import semconv
 from watchkit._internal.proxies import TrustedProxies
 from watchkit._internal.state import STATE, PerPipeline, bound, get_tracer
-from watchkit._metrics import Histogram, InFlight
+from watchkit._metrics import Histogram, InFlight, Slot
 from watchkit.integrations._http.attributes import active_attributes, clear_caches
 from watchkit.integrations._http.headers import QUERY_KEYS
 from watchkit.integrations._http.options import compile_patterns
@@ -30,7 +30,7 @@ __all__ = [
     "REQUEST_SIZE",
     "RESPONSE_SIZE",
     "Instruments",
-    "active_add",
+    "active_enter",
 ]
 
 
@@ -98,13 +98,11 @@ ACTIVE = InFlight(
 )
 
 
-def active_add(method: str, scheme: str, delta: int) -> None:
-    """Count a request in (``+1``) or out (``-1``) of ``http.server.active_requests``."""
+def active_enter(method: str, scheme: str) -> Slot:
+    """Count a request into ``http.server.active_requests`` (``ACTIVE.leave(slot)``: out)."""
     slot = ACTIVE.slot(active_attributes(method, scheme), (method, scheme))
-    if delta > 0:
-        ACTIVE.enter(slot)
-    else:
-        ACTIVE.leave(slot)
+    ACTIVE.enter(slot)
+    return slot
 
 
 def _settings() -> Any:

@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from watchkit._internal import guard, semconv
 from watchkit._internal.errors import exception_type
-from watchkit._metrics import record
+from watchkit._metrics import Slot, record
 from watchkit._tracing import add_exception_event
 from watchkit.health._endpoints import MOUNTED_PATHS as MOUNTED_HEALTH_PATHS
 from watchkit.integrations._http.attributes import (
@@ -35,12 +35,13 @@ from watchkit.integrations._http.attributes import (
 )
 from watchkit.integrations._http.headers import capture_headers, redact_query
 from watchkit.integrations._http.instruments import (
+    ACTIVE,
     DURATION,
     INSTRUMENTS,
     REQUEST_SIZE,
     RESPONSE_SIZE,
     Instruments,
-    active_add,
+    active_enter,
 )
 from watchkit.integrations._http.notices import warn_once
 from watchkit.integrations._http.options import HttpConfig
@@ -63,6 +64,7 @@ class ServerRequest:
     """
 
     __slots__ = (
+        "active",
         "config",
         "context_token",
         "disconnected",
@@ -87,6 +89,7 @@ class ServerRequest:
         "websocket",
     )
 
+    active: Slot
     config: HttpConfig
     instruments: Instruments
     method: str
@@ -247,7 +250,7 @@ class ServerRequest:
             if self.response_size >= 0:  # -1: not known (e.g. Django streaming)
                 # No exemplar here (empty context): the duration point links the trace.
                 record(RESPONSE_SIZE, self.response_size, attrs, key, _NO_EXEMPLAR)
-            active_add(self.method, self.scheme, -1)
+            ACTIVE.leave(self.active)
         span = self.span
         if span is not None:
             if span.is_recording():
@@ -410,6 +413,6 @@ def start(
     if user_agent and user_agent.startswith(semconv.SYNTHETIC_USER_AGENT_PREFIX):
         request.synthetic = True
     if not websocket:
-        active_add(method, scheme, 1)
+        request.active = active_enter(method, scheme)
     request.enter()
     return request
