@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._db",
             "watchkit.ops",
             "watchkit.synthetic",
+            "watchkit._runtime",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),
@@ -57,6 +58,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.testing",
             # Public dependency modules: façades over a feature and its integrations.
             "watchkit.db",
+            "watchkit.runtime",
         ),
     ),
 ]

@@ -253,6 +253,10 @@ def configure(
 
             pipeline.on_shutdown.append(install_logging(resolved))
             pipeline.on_shutdown.append(start_for_pipeline(pipeline))
+            # Process and runtime metrics are on by default (WATCHKIT_RUNTIME_METRICS).
+            from watchkit._runtime import start_for_pipeline as start_runtime
+
+            pipeline.on_shutdown.append(start_runtime(pipeline))
         STATE.set_configured(pipeline)
         _handle = Telemetry(pipeline)
         if not _atexit_registered:
