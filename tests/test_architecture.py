@@ -45,6 +45,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.ops",
             "watchkit.synthetic",
             "watchkit._runtime",
+            "watchkit._outgoing",
+            "watchkit._dependency",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),
@@ -59,6 +61,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             # Public dependency modules: façades over a feature and its integrations.
             "watchkit.db",
             "watchkit.runtime",
+            "watchkit.http_client",
         ),
     ),
 ]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         is_configured,
         shutdown,
     )
+    from watchkit._dependency import Dependency, dependency
     from watchkit._events import event
     from watchkit._export.prometheus import prometheus_asgi_app, prometheus_wsgi_app
     from watchkit._flows import Flow, FlowRun, flow
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "Counter",
+    "Dependency",
     "Flow",
     "FlowRun",
     "Gauge",
@@ -72,6 +74,7 @@ __all__ = [
     "context",
     "counter",
     "current",
+    "dependency",
     "event",
     "flow",
     "force_flush",
@@ -104,6 +107,8 @@ _LAZY: dict[str, str] = {
     "ObservableGauge": "watchkit._metrics",
     "UpDownCounter": "watchkit._metrics",
     "counter": "watchkit._metrics",
+    "Dependency": "watchkit._dependency",
+    "dependency": "watchkit._dependency",
     "event": "watchkit._events",
     "flow": "watchkit._flows",
     "gauge": "watchkit._metrics",

@@ -173,6 +173,13 @@ SYSTEM_FILESYSTEM_MOUNTPOINT: Final = "system.filesystem.mountpoint"
 SYSTEM_FILESYSTEM_STATE: Final = "system.filesystem.state"
 # No semconv exists for event-loop lag.
 WATCHKIT_RUNTIME_EVENT_LOOP_LAG: Final = "watchkit.runtime.event_loop.lag"
+# HTTP client (docs/http/http-metrics.md: stable) and the logical name of the
+# service called (service.peer.name, development; replaces peer.service).
+HTTP_CLIENT_REQUEST_DURATION: Final = "http.client.request.duration"
+SERVICE_PEER_NAME: Final = "service.peer.name"
+# Calls to external dependencies through any SDK (watchkit's own; no semconv exists).
+WATCHKIT_DEPENDENCY_DURATION: Final = "watchkit.dependency.duration"
+WATCHKIT_DEPENDENCY_OUTCOME: Final = "watchkit.dependency.outcome"
 # Security signals (issue 4; no semconv exists, REFERENCE 2.10).
 SECURITY_LOGIN_ATTEMPTS: Final = "watchkit.security.login.attempts"
 SECURITY_ALERTS: Final = "watchkit.security.alerts"
@@ -220,12 +227,8 @@ HEALTH_MEDIA_TYPE: Final = "application/health+json"
 # depends on the unit). The HTTP-client duration is stable semconv;
 # process and filesystem metrics follow the development system/process
 # conventions, which the runtime metrics use.
-HTTP_CLIENT_REQUEST_DURATION_METRIC: Final = "http.client.request.duration"
-PROCESS_CPU_UTILIZATION: Final = "process.cpu.utilization"
-PROCESS_MEMORY_USAGE: Final = "process.memory.usage"
-SYSTEM_FILESYSTEM_USAGE: Final = "system.filesystem.usage"
-SYSTEM_FILESYSTEM_STATE: Final = "system.filesystem.state"
-SYSTEM_FILESYSTEM_MOUNTPOINT: Final = "system.filesystem.mountpoint"
+# (PROCESS_*, SYSTEM_FILESYSTEM_* are defined once, with the runtime metrics above.)
+HTTP_CLIENT_REQUEST_DURATION_METRIC: Final = HTTP_CLIENT_REQUEST_DURATION
 UNIT_RATIO: Final = "1"
 SECURITY_LOGIN_ATTEMPTS_UNIT: Final = "{attempt}"
 SECURITY_ALERTS_UNIT: Final = "{alert}"
