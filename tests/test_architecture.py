@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._runtime",
             "watchkit._outgoing",
             "watchkit._dependency",
+            "watchkit._cache",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),
@@ -62,6 +63,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.db",
             "watchkit.runtime",
             "watchkit.http_client",
+            "watchkit.cache",
         ),
     ),
 ]

@@ -180,6 +180,20 @@ SERVICE_PEER_NAME: Final = "service.peer.name"
 # Calls to external dependencies through any SDK (watchkit's own; no semconv exists).
 WATCHKIT_DEPENDENCY_DURATION: Final = "watchkit.dependency.duration"
 WATCHKIT_DEPENDENCY_OUTCOME: Final = "watchkit.dependency.outcome"
+# Caches (watchkit's own; no semconv exists for cache hit and miss). Keys are
+# never attributes. Buckets start at 0.5 ms: in-process and Redis lookups are fast.
+WATCHKIT_CACHE_OPERATIONS: Final = "watchkit.cache.operations"
+WATCHKIT_CACHE_OPERATION_DURATION: Final = "watchkit.cache.operation.duration"
+CACHE_DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+CACHE_NAME: Final = "cache.name"
+CACHE_OPERATION: Final = "cache.operation"
+CACHE_RESULT: Final = "cache.result"
+CACHE_SERVER: Final = "cache.server"
+WATCHKIT_CACHE_REDIS_KEYSPACE_HITS: Final = "watchkit.cache.redis.keyspace_hits"
+WATCHKIT_CACHE_REDIS_KEYSPACE_MISSES: Final = "watchkit.cache.redis.keyspace_misses"
+WATCHKIT_CACHE_REDIS_EVICTED_KEYS: Final = "watchkit.cache.redis.evicted_keys"
 # Security signals (issue 4; no semconv exists, REFERENCE 2.10).
 SECURITY_LOGIN_ATTEMPTS: Final = "watchkit.security.login.attempts"
 SECURITY_ALERTS: Final = "watchkit.security.alerts"
