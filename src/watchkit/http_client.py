@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 from watchkit._outgoing import HostMap, configure_hosts
 
-__all__ = ["instrument"]
+__all__ = ["instrument", "uninstrument"]
 
 _CLIENTS = ("httpx", "requests")
 
@@ -77,3 +77,16 @@ def instrument(
         from watchkit.integrations import requests as _requests
 
         _requests.install()
+
+
+def uninstrument() -> None:
+    """Stop recording outgoing requests: restore httpx's and requests' original methods."""
+    configure_hosts(HostMap())
+    if importlib.util.find_spec("httpx") is not None:
+        from watchkit.integrations import httpx as _httpx
+
+        _httpx.uninstall()
+    if importlib.util.find_spec("requests") is not None:
+        from watchkit.integrations import requests as _requests
+
+        _requests.uninstall()

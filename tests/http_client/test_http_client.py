@@ -19,6 +19,13 @@ from watchkit.testing import TelemetryCapture
 DURATION = "http.client.request.duration"
 
 
+@pytest.fixture(autouse=True)
+def _uninstrument() -> Iterator[None]:
+    """Other tests' httpx and requests calls must not be recorded."""
+    yield
+    watchkit.http_client.uninstrument()
+
+
 class _Recorder(BaseHTTPRequestHandler):
     seen: ClassVar[list[dict[str, str]]] = []
 

@@ -13,7 +13,7 @@ import wrapt
 
 from watchkit._outgoing import begin_call
 
-__all__ = ["install"]
+__all__ = ["install", "uninstall"]
 
 _installed = False
 
@@ -56,3 +56,17 @@ def install() -> None:
     wrapt.wrap_function_wrapper(httpx.Client, "send", _send)
     wrapt.wrap_function_wrapper(httpx.AsyncClient, "send", _asend)
     _installed = True
+
+
+def uninstall() -> None:
+    """Restore the original methods (idempotent)."""
+    global _installed
+    if not _installed:
+        return
+    wrapper = httpx.Client.__dict__["send"]
+    if isinstance(wrapper, wrapt.FunctionWrapper):
+        httpx.Client.send = wrapper.__wrapped__  # type: ignore[method-assign]
+    wrapper = httpx.AsyncClient.__dict__["send"]
+    if isinstance(wrapper, wrapt.FunctionWrapper):
+        httpx.AsyncClient.send = wrapper.__wrapped__  # type: ignore[method-assign]
+    _installed = False

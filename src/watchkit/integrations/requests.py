@@ -10,7 +10,7 @@ import wrapt
 
 from watchkit._outgoing import begin_call
 
-__all__ = ["install"]
+__all__ = ["install", "uninstall"]
 
 _installed = False
 
@@ -37,3 +37,14 @@ def install() -> None:
         return
     wrapt.wrap_function_wrapper(requests.Session, "send", _send)
     _installed = True
+
+
+def uninstall() -> None:
+    """Restore the original methods (idempotent)."""
+    global _installed
+    if not _installed:
+        return
+    wrapper = requests.Session.__dict__["send"]
+    if isinstance(wrapper, wrapt.FunctionWrapper):
+        requests.Session.send = wrapper.__wrapped__  # type: ignore[method-assign]
+    _installed = False
