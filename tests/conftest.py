@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -40,3 +41,31 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         ):
             monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture(autouse=True)
+def _close_sqlite_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every sqlite3 connection a test opened (directly or through SQLAlchemy).
+
+    Python 3.13 warns about a connection left to the garbage collector, and with
+    ``filterwarnings = error`` that warning fails whichever later test happens to
+    trigger the collection.
+    """
+    import sqlite3
+    import sqlite3.dbapi2
+
+    opened: list[sqlite3.Connection] = []
+    original = sqlite3.connect
+
+    def connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = original(*args, **kwargs)  # type: ignore[arg-type]
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", connect)  # what SQLAlchemy calls
+    yield
+    for conn in opened:
+        # One made in another thread (a health check's worker) was closed there.
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            conn.close()
