@@ -11,7 +11,7 @@ RUN_PYTEST = rc=0; $(1) -m pytest $(2) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests ($(1)): check tests/ and testpaths" >&2; fi; \
 	exit $$rc
 
-.PHONY: demo test lint typecheck pytest bench matrix clean
+.PHONY: demo test services lint typecheck pytest bench matrix clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,14 @@ $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/demo.py
 
-test: $(VENV)/.dev-installed lint typecheck pytest
+# Real servers the suite starts on loopback ports, as "<command or path glob>=<Debian
+# package>": each package is installed (as root) only when its probe finds nothing.
+SERVICES := '/usr/lib/postgresql/*/bin/initdb=postgresql' 'redis-server=redis-server' \
+	'promtool=prometheus' 'amtool=prometheus-alertmanager'
+services:
+	@.ci/install-services $(SERVICES)
+
+test: services $(VENV)/.dev-installed lint typecheck pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks examples

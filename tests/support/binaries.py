@@ -1,6 +1,6 @@
 """Real Prometheus and Alertmanager binaries from the Debian packages.
 
-``.ci/install-services`` installs them (``.ci/run`` calls it). A missing
+``make services`` installs them (``make test`` runs it). A missing
 binary fails the test with that instruction: these tests prove the generated
 files against the real tools, so skipping them would prove nothing.
 """
@@ -19,7 +19,7 @@ def require(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pytest.fail(
-            f"{name} is not installed: run .ci/install-services (Debian packages prometheus "
+            f"{name} is not installed: run make services (Debian packages prometheus "
             "and prometheus-alertmanager)",
             pytrace=False,
         )

@@ -11,7 +11,7 @@ is registered for every test module by ``tests/conftest.py``::
         with psycopg.connect(postgres_server.dsn) as conn: ...
 
 The binaries come from ``/usr/lib/postgresql/<version>/bin`` (the Debian
-``postgresql`` package; ``.ci/install-services`` installs it when missing), or
+``postgresql`` package; ``make services`` (part of ``make test``) installs it when missing), or
 from ``PATH``. The fixture fails, naming the script, when none is found.
 
 ``initdb`` and ``postgres`` refuse to run as root. As root (CI containers) the
@@ -213,8 +213,8 @@ def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL cluster for the whole session."""
     binaries = pg_binaries()
     if binaries is None:
-        # Not a skip: CI installs the package (.ci/install-services), so a
+        # Not a skip: `make test` installs the package (`make services`), so a
         # missing server is a broken machine, not an optional test.
-        pytest.fail("PostgreSQL server binaries not found: run .ci/install-services")
+        pytest.fail("PostgreSQL server binaries not found: run make services")
     with PostgresServer(binaries) as server:
         yield server
