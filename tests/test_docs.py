@@ -63,7 +63,7 @@ def test_metric_catalogue_matches_the_instruments() -> None:
 
 
 def test_metric_catalogue_lists_the_core_metrics() -> None:
-    """The committed catalogue has the HTTP, database and flow metrics with their Prometheus names."""
+    """The committed catalogue has HTTP, database and event metrics with Prometheus names."""
     page = (DOCS / "reference" / "metrics.md").read_text(encoding="utf-8")
     for row in (
         "| `http.server.request.duration` | histogram | `s` | "

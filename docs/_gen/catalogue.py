@@ -116,7 +116,7 @@ def emitted() -> dict[str, Any]:
         if not module.name.endswith("__main__"):
             importlib.import_module(module.name)
     _runtime._define()  # the runtime instruments are defined on first use
-    instruments = [*_metrics._instruments, *_metrics._in_flight]
+    instruments: list[Any] = [*_metrics._instruments, *_metrics._in_flight]
     return {instrument.name: instrument for instrument in instruments}
 
 
