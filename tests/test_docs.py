@@ -98,3 +98,33 @@ def test_cli_reference_names_every_command() -> None:
     assert commands
     for name in commands[0].choices:
         assert f"`python -m watchkit {name}" in page, name
+
+
+def test_metric_catalogue_rejects_a_docstring_that_contradicts_the_instrument(
+    tmp_path: Path,
+) -> None:
+    """A semconv docstring whose kind or unit disagrees with the instrument stops the generator."""
+    semconv = (ROOT / "src" / "watchkit" / "_internal" / "semconv.py").read_text(encoding="utf-8")
+    line = 'DB_CLIENT_CONNECTION_TIMEOUTS: Final = "db.client.connection.timeouts"\n'
+    assert line in semconv
+    wrong = tmp_path / "semconv.py"
+    wrong.write_text(
+        semconv.replace(line, line + '"""Histogram, unit ``ms``: by nothing."""\n'),
+        encoding="utf-8",
+    )
+    result = run_python(
+        f"""
+        import importlib.util, pathlib, sys
+        spec = importlib.util.spec_from_file_location(
+            "catalogue", {str(DOCS / "_gen" / "catalogue.py")!r}
+        )
+        catalogue = sys.modules["catalogue"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(catalogue)
+        catalogue.SEMCONV = pathlib.Path({str(wrong)!r})
+        catalogue.catalogue()
+        """,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "semconv.DB_CLIENT_CONNECTION_TIMEOUTS says 'histogram' with unit 'ms'" in result.stderr
+    assert "the instrument is a counter with unit '{timeout}'" in result.stderr
