@@ -167,9 +167,9 @@ def catalogue() -> list[Metric]:
         if metric is None:
             description = re.split(r",? by ``", parsed["rest"])[0].strip().rstrip(".")
             description = description.replace("``", "`")
-            metric = metrics[constant.value] = Metric(
-                constant.value, kind, unit, description[:1].upper() + description[1:] + "."
-            )
+            if description:
+                description = description[:1].upper() + description[1:] + "."
+            metric = metrics[constant.value] = Metric(constant.value, kind, unit, description)
         elif metric.constant is not None:
             continue  # an alias of a constant already read
         elif _family(kind) != _family(metric.kind) or unit != metric.unit:
@@ -234,7 +234,7 @@ def render() -> str:
         unit = f"`{metric.unit}`" if metric.unit else "-"
         lines.append(
             f"| `{metric.name}` | {metric.kind} | {unit} | {prom} | {attributes} | "
-            f"{metric.description} |"
+            f"{metric.description or '-'} |"
         )
     lines += [
         "",
