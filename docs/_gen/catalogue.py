@@ -70,7 +70,6 @@ class Metric:
     description: str
     constant: str | None = None
     buckets: tuple[float, ...] | None = None
-    default_buckets: bool = False
     attributes: list[str] = field(default_factory=list)
 
 
@@ -145,15 +144,12 @@ def catalogue() -> list[Metric]:
     instruments = emitted()
     metrics: dict[str, Metric] = {}
     for name, instrument in instruments.items():
-        buckets = getattr(instrument, "buckets", None)
-        kind = _KINDS.get(type(instrument).__name__, instrument.kind)
         metrics[name] = Metric(
             name=name,
-            kind=kind,
+            kind=_KINDS.get(type(instrument).__name__, instrument.kind),
             unit=instrument.unit,
             description=instrument.description,
-            buckets=buckets,
-            default_buckets=kind == "histogram" and buckets is None,
+            buckets=getattr(instrument, "buckets", None),
         )
     problems: list[str] = []
     for constant in constants:
