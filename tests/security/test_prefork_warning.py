@@ -1,0 +1,92 @@
+"""The in-memory store warns once at start-up inside a pre-fork or multi-worker server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import clean_environ, free_port, run_python
+
+ROOT = Path(__file__).resolve().parents[2]
+WARNING = "keeps its counts in memory"
+
+
+def test_a_fork_after_creation_warns_once_in_the_child() -> None:
+    """Created, then forked: the child warns; the parent (no server detected) does not."""
+    result = run_python(
+        """
+        import os
+        from watchkit.security import LoginMonitor
+        monitor = LoginMonitor(name="login")
+        pid = os.fork()
+        if pid == 0:
+            LoginMonitor(name="second")  # still once per process
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("parent done")
+        """
+    )
+    assert result.stderr.count(WARNING) == 1, result.stderr
+    assert "a child forked after the monitor was created" in result.stderr
+    assert "parent done" in result.stdout
+
+
+def test_web_concurrency_warns_at_creation_but_not_for_redis() -> None:
+    """WEB_CONCURRENCY > 1 is a multi-worker server; a Redis store never warns."""
+    code = """
+        from watchkit.security import LoginMonitor
+        LoginMonitor(store={store!r})
+        LoginMonitor(store={store!r}, name="admin")
+        """
+    memory = run_python(code.format(store="memory"), env={"WEB_CONCURRENCY": "4"})
+    assert memory.stderr.count(WARNING) == 1
+    assert "WEB_CONCURRENCY=4" in memory.stderr
+    port = free_port()
+    redis_store = run_python(
+        code.format(store=f"redis://127.0.0.1:{port}/0"), env={"WEB_CONCURRENCY": "4"}
+    )
+    assert WARNING not in redis_store.stderr
+    alone = run_python(code.format(store="memory"))
+    assert WARNING not in alone.stderr
+
+
+def test_gunicorn_workers_each_warn_once() -> None:
+    """A real gunicorn with 2 workers importing the app: one warning per worker, naming gunicorn."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+        "tests.security.login_app:app",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=clean_environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    lines: list[str] = []
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in process.stdout))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        answered = False
+        while time.monotonic() < deadline:
+            if not answered:
+                try:
+                    answered = httpx.get(f"http://127.0.0.1:{port}/", timeout=1).text == "ok"
+                except httpx.HTTPError:
+                    pass
+            if answered and "".join(lines).count(WARNING) >= 2:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)  # a third warning, if there were one, would show up now
+    finally:
+        process.terminate()
+        process.wait(30)
+        reader.join(10)
+    output = "".join(lines)
+    assert answered, output
+    assert output.count(WARNING) == 2, output
+    assert "runs in gunicorn" in output
