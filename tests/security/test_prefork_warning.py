@@ -86,6 +86,7 @@ def test_gunicorn_workers_each_warn_once() -> None:
         process.terminate()
         process.wait(30)
         reader.join(10)
+        process.stdout.close()
     output = "".join(lines)
     assert answered, output
     assert output.count(WARNING) == 2, output
