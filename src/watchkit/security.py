@@ -1,4 +1,4 @@
-"""Security signals that hold behind many workers: brute-force detection, unfamiliar logins, active users.
+"""Security signals that hold behind many workers: brute force, unfamiliar logins, active users.
 
 Example:
     >>> from watchkit.security import LoginMonitor
@@ -102,9 +102,7 @@ def _redis_module() -> Any:
     try:
         from watchkit.integrations import _redis_store
     except ImportError as error:  # pragma: no cover - redis is installed in the test venv
-        raise ImportError(
-            "a Redis store needs redis-py: pip install 'watchkit[redis]'"
-        ) from error
+        raise ImportError("a Redis store needs redis-py: pip install 'watchkit[redis]'") from error
     return _redis_store
 
 

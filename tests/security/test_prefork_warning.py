@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -74,10 +75,8 @@ def test_gunicorn_workers_each_warn_once() -> None:
         answered = False
         while time.monotonic() < deadline:
             if not answered:
-                try:
+                with contextlib.suppress(httpx.HTTPError):
                     answered = httpx.get(f"http://127.0.0.1:{port}/", timeout=1).text == "ok"
-                except httpx.HTTPError:
-                    pass
             if answered and "".join(lines).count(WARNING) >= 2:
                 break
             time.sleep(0.2)

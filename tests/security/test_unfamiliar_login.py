@@ -110,7 +110,7 @@ def test_new_device_events_can_be_switched_off(telemetry) -> None:
 
 
 def test_the_client_address_comes_from_trusted_proxies_only(clean_env) -> None:
-    """A request's X-Forwarded-For counts only when configure(trusted_proxies=...) trusts the peer."""
+    """X-Forwarded-For counts only when configure(trusted_proxies=...) trusts the peer."""
     environ = {
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_X_FORWARDED_FOR": "203.0.113.7",

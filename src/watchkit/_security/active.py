@@ -128,4 +128,3 @@ def register(source: Observe) -> None:
             )
             gauge._activate()
             _gauge.append(gauge)
-

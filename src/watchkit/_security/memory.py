@@ -39,7 +39,9 @@ class MemoryLoginStore:
 
     shared = False
 
-    def __init__(self, window: float, limit: int, max_keys: int, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, window: float, limit: int, max_keys: int, clock: Callable[[], float]
+    ) -> None:
         self.window = window
         self.limit = limit
         self.max_keys = max_keys
@@ -74,7 +76,11 @@ class MemoryLoginStore:
             return [0 if f is None else sum(t > horizon for t in f.times) for f in found]
 
     def seen(self, user: str, fields: Sequence[str], period: float) -> tuple[list[bool], bool]:
-        """Remember ``fields`` for ``user``; which were new (unseen in ``period``), and if the user was known."""
+        """Remember ``fields`` for ``user``.
+
+        Returns which fields were new (unseen within ``period``) and whether the
+        user had any field seen within it.
+        """
         now = self.clock()
         with self.lock:
             known = self.devices.get(user)

@@ -40,7 +40,7 @@ WARNING_INTERVAL: Final = 60.0
 """Seconds between two warnings about a failing store, per process."""
 
 
-class StoreUnavailable(Exception):  # noqa: N818 - a state, not a programming error
+class StoreUnavailable(Exception):
     """A shared store could not answer; ``error_type`` names why (``ConnectionError``)."""
 
     def __init__(self, error_type: str) -> None:
@@ -54,7 +54,9 @@ def hash_text(text: str, key: bytes) -> str:
     Without a key, an IPv4 address can be found again by hashing all 2**32 of
     them: pass the same secret ``hash_key`` on every host to prevent that.
     """
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), key=key, digest_size=16).hexdigest()
+    return hashlib.blake2b(
+        text.encode("utf-8", "surrogatepass"), key=key, digest_size=16
+    ).hexdigest()
 
 
 class StoreErrors:

@@ -199,9 +199,7 @@ class RedisLoginStore(_RedisStore):
     def fail(self, keys: Sequence[tuple[str, str]]) -> list[tuple[int, bool]]:
         names = [name for kind, key in keys for name in self._keys(kind, key)]
         member = secrets.token_hex(8)  # one entry per failure, whichever process adds it
-        reply = self._run(
-            lambda: self.script(names, ["fail", self.window_ms, self.limit, member])
-        )
+        reply = self._run(lambda: self.script(names, ["fail", self.window_ms, self.limit, member]))
         return [(int(reply[i]), bool(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     def clear(self, kind: str, key: str) -> None:
