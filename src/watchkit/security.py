@@ -27,8 +27,8 @@ from watchkit._internal import guard, semconv
 from watchkit._internal.state import get_logger
 from watchkit._metrics import Attributes, Counter, attributes_key, record
 from watchkit._security import active
+from watchkit._security.client import client_of
 from watchkit._security.memory import MemoryLoginStore
-from watchkit._security.requests import client_of
 from watchkit._security.store import StoreErrors, StoreUnavailable, track_memory_store
 
 __all__ = ["ActiveUsers", "LoginMonitor", "active_users"]
@@ -484,6 +484,7 @@ class ActiveUsers:
             )
         else:
             self._memory = active.MemoryDistinct(f"active_users({feature!r})", max_users)
+            track_memory_store(self._memory, f"active_users({feature!r})")
         # Ids already added in the current buckets: adding one again changes no
         # count, so a returning user costs a set lookup instead of a round trip.
         self._sent: set[str] = set()
@@ -532,6 +533,9 @@ class ActiveUsers:
             try:
                 self._redis.add(hashed, buckets)
             except StoreUnavailable as error:
+                # The server may come back empty (restarted): send every id again.
+                with self._sent_lock:
+                    self._sent = set()
                 self._errors.failed(
                     "active_users.record", error.error_type, "this user is not counted"
                 )

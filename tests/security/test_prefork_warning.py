@@ -33,7 +33,8 @@ def test_a_fork_after_creation_warns_once_in_the_child() -> None:
         """
     )
     assert result.stderr.count(WARNING) == 1, result.stderr
-    assert "a child forked after the monitor was created" in result.stderr
+    assert "LoginMonitor 'login'" in result.stderr
+    assert "a child forked after it was created" in result.stderr
     assert "parent done" in result.stdout
 
 
@@ -90,3 +91,16 @@ def test_gunicorn_workers_each_warn_once() -> None:
     assert answered, output
     assert output.count(WARNING) == 2, output
     assert "runs in gunicorn" in output
+
+
+def test_active_users_in_memory_warns_in_a_multi_worker_server() -> None:
+    """Distinct counts in memory are per worker too: the same one warning."""
+    result = run_python(
+        """
+        import watchkit
+        watchkit.active_users("app")
+        """,
+        env={"WEB_CONCURRENCY": "2"},
+    )
+    assert result.stderr.count(WARNING) == 1
+    assert "active_users('app')" in result.stderr

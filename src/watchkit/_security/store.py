@@ -1,4 +1,4 @@
-"""What every login and active-user store shares: hashing, the error policy, the pre-fork warning.
+"""What every login and active-user store shares: hashing, the error policy, pre-fork warnings.
 
 A shared store (Redis) that is down must cost the host one warning a minute
 and a counter, never an exception or a long wait: :class:`StoreErrors` counts
@@ -128,8 +128,9 @@ def prefork_server() -> str | None:
     return None
 
 
-# In-memory stores alive in this process, to tell a child forked after their creation.
-_memory_stores: weakref.WeakSet[object] = weakref.WeakSet()
+# In-memory stores alive in this process (and what they are), to tell a child
+# forked after their creation.
+_memory_stores: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 _warned = False
 
 
@@ -140,8 +141,9 @@ def _warn(what: str, where: str) -> None:
     _warned = True
     internal_logger.warning(
         "watchkit: %s keeps its counts in memory, but this process runs in %s: each "
-        "worker counts alone, so an attacker gets one allowance per worker and host. "
-        "Pass store='redis://...' (or a redis client) so every worker shares one count.",
+        "worker counts alone (an attacker gets one allowance per worker and host; "
+        "distinct users are counted per worker). Pass store='redis://...' (or a redis "
+        "client) so every worker shares one count.",
         what,
         where,
     )
@@ -149,15 +151,16 @@ def _warn(what: str, where: str) -> None:
 
 def track_memory_store(store: object, what: str) -> None:
     """Warn once now if this process is a pre-fork/multi-worker server, or later at a fork."""
-    _memory_stores.add(store)
+    _memory_stores[store] = what
     server = prefork_server()
     if server is not None:
         _warn(what, server)
 
 
 def _after_fork_in_child() -> None:
-    if not _warned and len(_memory_stores):
-        _warn("an in-memory LoginMonitor", "a child forked after the monitor was created")
+    if not _warned:
+        for what in list(_memory_stores.values())[:1]:
+            _warn(what, "a child forked after it was created")
 
 
 fork.at_fork(fork.STATE, "security.memory_store_warning", _after_fork_in_child)
