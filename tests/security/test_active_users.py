@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 import uuid
 
@@ -12,7 +11,7 @@ import redis
 
 import watchkit
 from tests.helpers import free_port
-from tests.security.workers import active_users_worker
+from tests.security.workers import active_users_worker, spawn
 from watchkit._security import active
 from watchkit._security.store import StoreErrors
 from watchkit.security import active_users
@@ -24,17 +23,11 @@ def _feature() -> str:
 
 def test_ten_thousand_ids_from_two_processes_count_within_two_percent(redis_server) -> None:
     """Two spawned processes add overlapping ranges (10,000 distinct); one reports the gauge."""
-    context = multiprocessing.get_context("spawn")
     feature = _feature()
-    pipes, processes = [], []
-    for first, last in ((0, 6000), (4000, 10_000)):
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=active_users_worker, args=(redis_server.url, feature, first, last, child)
-        )
-        process.start()
-        pipes.append(parent)
-        processes.append(process)
+    pipes, processes = spawn(
+        active_users_worker,
+        [(redis_server.url, feature, 0, 6000), (redis_server.url, feature, 4000, 10_000)],
+    )
     try:
         for pipe in pipes:
             assert pipe.poll(120), "worker did not record"

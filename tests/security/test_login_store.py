@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 import uuid
 
@@ -11,7 +10,7 @@ import pytest
 import redis
 
 from tests.helpers import free_port
-from tests.security.workers import login_worker
+from tests.security.workers import login_worker, spawn
 from tests.support.redis_server import RedisServer
 from watchkit._security.store import StoreErrors
 from watchkit.security import LoginMonitor
@@ -29,15 +28,8 @@ def _warn_again() -> None:
 
 def test_two_processes_reach_the_limit_together_at_the_sixth_failure(redis_server) -> None:
     """Failures alternate between two processes: the 6th alerts, once; both then see it blocked."""
-    context = multiprocessing.get_context("spawn")
     name = _name()
-    pipes, processes = [], []
-    for _ in range(2):
-        parent, child = context.Pipe()
-        process = context.Process(target=login_worker, args=(redis_server.url, name, child))
-        process.start()
-        pipes.append(parent)
-        processes.append(process)
+    pipes, processes = spawn(login_worker, [(redis_server.url, name)] * 2)
     try:
         for pipe in pipes:
             assert pipe.poll(60), "worker did not start"

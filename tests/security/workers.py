@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+
+def spawn(
+    target: Callable[..., None], arguments: Sequence[tuple[Any, ...]]
+) -> tuple[list[Connection], list[BaseProcess]]:
+    """Start ``target(*args, pipe)`` in a fresh interpreter per ``args``: pipes, processes."""
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    for args in arguments:
+        parent, child = context.Pipe()
+        process = context.Process(target=target, args=(*args, child))
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    return pipes, processes
 
 
 def login_worker(url: str, name: str, conn: Connection) -> None:
