@@ -8,7 +8,7 @@ Example:
 
 The counts live in a *store*: ``"memory"`` (one process) or Redis
 (``"redis://host:6379/0"`` or a ``redis.Redis`` client), shared by every
-worker and host. See docs/audit-and-security.md.
+worker and host. See docs/security-across-instances.md.
 """
 
 from __future__ import annotations
