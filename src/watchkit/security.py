@@ -23,7 +23,7 @@ from typing import Any, Final
 from opentelemetry._logs import SeverityNumber
 
 from watchkit._audit import audit
-from watchkit._internal import guard, semconv
+from watchkit._internal import fork, guard, semconv
 from watchkit._internal.state import get_logger
 from watchkit._metrics import Attributes, Counter, attributes_key, record
 from watchkit._security import active
@@ -487,9 +487,8 @@ class ActiveUsers:
             track_memory_store(self._memory, f"active_users({feature!r})")
         # Ids already added in the current buckets: adding one again changes no
         # count, so a returning user costs a set lookup instead of a round trip.
-        self._sent: set[str] = set()
-        self._sent_buckets: tuple[str, ...] = ()
-        self._sent_lock = threading.Lock()
+        # Replaced whole, never locked: a race costs one redundant PFADD at most.
+        self._sent: tuple[tuple[str, ...], set[str]] = ((), set())
         active.register(self._observations)
 
     @property
@@ -524,25 +523,21 @@ class ActiveUsers:
                 text.encode("utf-8", "surrogatepass"), key=self._hash_key, digest_size=16
             ).hexdigest()
             names = tuple(name for name, _ in buckets)
-            with self._sent_lock:
-                if names != self._sent_buckets or len(self._sent) >= 10_000:
-                    self._sent = set()
-                    self._sent_buckets = names
-                elif hashed in self._sent:
-                    return
+            sent = self._sent
+            if sent[0] != names or len(sent[1]) >= 10_000:
+                sent = self._sent = (names, set())
+            elif hashed in sent[1]:
+                return
             try:
                 self._redis.add(hashed, buckets)
             except StoreUnavailable as error:
                 # The server may come back empty (restarted): send every id again.
-                with self._sent_lock:
-                    self._sent = set()
+                self._sent = ((), set())
                 self._errors.failed(
                     "active_users.record", error.error_type, "this user is not counted"
                 )
                 return
-            with self._sent_lock:
-                if names == self._sent_buckets:
-                    self._sent.add(hashed)
+            sent[1].add(hashed)
         except Exception:
             guard.report("watchkit.security.ActiveUsers.record")
 
@@ -588,6 +583,14 @@ class ActiveUsers:
 
 _ACTIVE: dict[str, ActiveUsers] = {}
 _ACTIVE_LOCK = threading.Lock()
+
+
+def _fresh_lock() -> None:
+    global _ACTIVE_LOCK
+    _ACTIVE_LOCK = threading.Lock()
+
+
+fork.at_fork(fork.LOCKS, "security.active_users.registry", _fresh_lock)
 
 
 def active_users(

@@ -94,17 +94,20 @@ class MemoryDistinct:
 _stores: weakref.WeakSet[MemoryDistinct] = weakref.WeakSet()
 
 
+Observe = Callable[[], Iterable[tuple[float, Attributes]]]
+_sources: list[Observe] = []
+_gauge: list[ObservableGauge] = []
+_lock = threading.Lock()
+
+
 def _fresh_locks() -> None:
+    global _lock
+    _lock = threading.Lock()
     for store in list(_stores):
         store.lock = threading.Lock()
 
 
 fork.at_fork(fork.LOCKS, "security.active_users.locks", _fresh_locks)
-
-Observe = Callable[[], Iterable[tuple[float, Attributes]]]
-_sources: list[Observe] = []
-_gauge: list[ObservableGauge] = []
-_lock = threading.Lock()
 
 
 def _observe() -> list[tuple[float, Attributes]]:
