@@ -104,3 +104,28 @@ def test_active_users_in_memory_warns_in_a_multi_worker_server() -> None:
     )
     assert result.stderr.count(WARNING) == 1
     assert "active_users('app')" in result.stderr
+
+
+def test_a_child_forked_while_a_lock_is_held_still_records() -> None:
+    """The memory stores' locks are renewed in the child (the fork registry): no deadlock."""
+    result = run_python(
+        """
+        import os
+        import watchkit
+        from watchkit.security import LoginMonitor
+        monitor = LoginMonitor(max_failures=1)
+        users = watchkit.active_users("app")
+        monitor._store.lock.acquire()  # held at the fork, as by another thread
+        users._memory.lock.acquire()
+        pid = os.fork()
+        if pid == 0:
+            monitor.record(False, source_ip="192.0.2.1")
+            alerted = monitor.record(False, source_ip="192.0.2.1")
+            users.record("u1")
+            os._exit(0 if alerted and users.count() == 1 else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status))
+        """,
+        timeout=30,
+    )
+    assert "child exit 0" in result.stdout
