@@ -111,6 +111,7 @@ def test_a_child_forked_while_a_lock_is_held_still_records() -> None:
     result = run_python(
         """
         import os
+        import signal
         import watchkit
         from watchkit.security import LoginMonitor
         monitor = LoginMonitor(max_failures=1)
@@ -119,6 +120,7 @@ def test_a_child_forked_while_a_lock_is_held_still_records() -> None:
         users._memory.lock.acquire()
         pid = os.fork()
         if pid == 0:
+            signal.alarm(10)  # a deadlocked child dies instead of lingering
             monitor.record(False, source_ip="192.0.2.1")
             alerted = monitor.record(False, source_ip="192.0.2.1")
             users.record("u1")
