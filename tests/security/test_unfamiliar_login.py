@@ -145,3 +145,25 @@ def test_an_unknown_request_kind_is_reported(telemetry) -> None:
     monitor = LoginMonitor()
     with pytest.raises(TypeError, match="request=int"):
         monitor.record(False, request=42)
+
+
+def test_framework_request_objects_are_accepted(telemetry) -> None:
+    """A werkzeug (Flask) request and a Starlette request give their peer and user agent."""
+    from starlette.requests import Request
+    from werkzeug.test import EnvironBuilder
+
+    monitor = LoginMonitor(max_failures=1)
+    flask_request = EnvironBuilder(
+        environ_base={"REMOTE_ADDR": "192.0.2.31"}, headers={"User-Agent": "Safari/17"}
+    ).get_request()
+    starlette_request = Request(
+        {"type": "http", "client": ("192.0.2.32", 1234), "headers": [(b"user-agent", b"Edge")]}
+    )
+    for request in (flask_request, starlette_request):
+        monitor.record(True, user="kim", request=request)
+        monitor.record(False, request=request)
+        monitor.record(False, request=request)
+    assert monitor.is_blocked(source_ip="192.0.2.31")
+    assert monitor.is_blocked(source_ip="192.0.2.32")
+    agents = [e.get("user_agent.original") for e in _events(telemetry)]
+    assert agents == ["Safari/17", "Edge"]
