@@ -57,13 +57,8 @@ def test_web_concurrency_warns_at_creation_but_not_for_redis() -> None:
     assert WARNING not in alone.stderr
 
 
-def test_gunicorn_workers_each_warn_once() -> None:
-    """A real gunicorn with 2 workers importing the app: one warning per worker, naming gunicorn."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-        "tests.security.login_app:app",
-    ]  # fmt: skip
+def _serve_and_collect(command: list[str], port: int) -> tuple[bool, str]:
+    """Run a server until it answers and has printed two warnings (or 30 s): its output."""
     process = subprocess.Popen(
         command, cwd=ROOT, env=clean_environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -71,9 +66,9 @@ def test_gunicorn_workers_each_warn_once() -> None:
     assert process.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in process.stdout))
     reader.start()
+    answered = False
     try:
         deadline = time.monotonic() + 30
-        answered = False
         while time.monotonic() < deadline:
             if not answered:
                 with contextlib.suppress(httpx.HTTPError):
@@ -87,10 +82,33 @@ def test_gunicorn_workers_each_warn_once() -> None:
         process.wait(30)
         reader.join(10)
         process.stdout.close()
-    output = "".join(lines)
+    return answered, "".join(lines)
+
+
+def test_gunicorn_workers_each_warn_once() -> None:
+    """A real gunicorn with 2 workers importing the app: one warning per worker, naming gunicorn."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+        "tests.security.login_app:app",
+    ]  # fmt: skip
+    answered, output = _serve_and_collect(command, port)
     assert answered, output
     assert output.count(WARNING) == 2, output
     assert "runs in gunicorn" in output
+
+
+def test_uvicorn_workers_each_warn_once() -> None:
+    """A real uvicorn --workers 2 (spawned workers, no fork): one warning per worker."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "--workers", "2", "--port", str(port),
+        "tests.security.login_app:asgi_app",
+    ]  # fmt: skip
+    answered, output = _serve_and_collect(command, port)
+    assert answered, output
+    assert output.count(WARNING) == 2, output
+    assert "runs in a uvicorn worker process" in output
 
 
 def test_active_users_in_memory_warns_in_a_multi_worker_server() -> None:

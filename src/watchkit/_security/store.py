@@ -122,6 +122,12 @@ def prefork_server() -> str | None:
         return "uWSGI"
     if "celery.concurrency.prefork" in sys.modules:
         return "Celery's prefork pool"
+    # uvicorn --workers N and hypercorn --workers N start workers with multiprocessing.
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is not None and multiprocessing.parent_process() is not None:
+        for server in ("uvicorn", "hypercorn"):
+            if server in sys.modules:
+                return f"a {server} worker process"
     workers = os.environ.get("WEB_CONCURRENCY", "")
     if workers.isdigit() and int(workers) > 1:
         return f"a server with WEB_CONCURRENCY={workers}"
