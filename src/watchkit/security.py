@@ -29,7 +29,12 @@ from watchkit._metrics import Attributes, Counter, attributes_key, record
 from watchkit._security import active
 from watchkit._security.client import client_of
 from watchkit._security.memory import MemoryLoginStore
-from watchkit._security.store import StoreErrors, StoreUnavailable, track_memory_store
+from watchkit._security.store import (
+    StoreErrors,
+    StoreUnavailable,
+    hash_text,
+    track_memory_store,
+)
 
 __all__ = ["ActiveUsers", "LoginMonitor", "active_users"]
 
@@ -519,9 +524,7 @@ class ActiveUsers:
                     [(p, b[0]) for p, b in zip(self.periods, buckets, strict=True)],
                 )
                 return
-            hashed = hashlib.blake2b(
-                text.encode("utf-8", "surrogatepass"), key=self._hash_key, digest_size=16
-            ).hexdigest()
+            hashed = hash_text(text, self._hash_key)
             names = tuple(name for name, _ in buckets)
             sent = self._sent
             if sent[0] != names or len(sent[1]) >= 10_000:
