@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._flows",
             "watchkit._events",
             "watchkit._audit",
-            "watchkit.security",
+            "watchkit._security",
             "watchkit.health",
             "watchkit._db",
             "watchkit.ops",
@@ -64,6 +64,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.runtime",
             "watchkit.http_client",
             "watchkit.cache",
+            # Login monitor and active users over the in-memory or the Redis stores.
+            "watchkit.security",
         ),
     ),
 ]

@@ -89,8 +89,9 @@ def test_a_million_distinct_ips_keep_memory_bounded() -> None:
     """
     clock = Clock()
     monitor = LoginMonitor(max_failures=5, window=600, max_keys=10_000, clock=clock)
-    fail = monitor._fail
-    table = monitor._by_ip
+    store = monitor._store
+    table = store.tables["source_ip"]
+    fail = store._fail
     for i in range(800_000):
         fail(table, f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", clock())
     # Trace only the last 200,000 (tracing all would take ~15 s): after the first

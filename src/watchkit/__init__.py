@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         uninstrument_starlette,
     )
     from watchkit.logs import get_logger
+    from watchkit.security import active_users
 
 __all__ = [
     "ConfigError",
@@ -69,6 +70,7 @@ __all__ = [
     "UpDownCounter",
     "WatchkitError",
     "__version__",
+    "active_users",
     "audit",
     "configure",
     "context",
@@ -118,6 +120,7 @@ _LAZY: dict[str, str] = {
     "traced": "watchkit._tracing",
     "up_down_counter": "watchkit._metrics",
     "Telemetry": "watchkit._configure",
+    "active_users": "watchkit.security",
     "audit": "watchkit._audit",
     "configure": "watchkit._configure",
     "current": "watchkit._configure",

@@ -257,6 +257,30 @@ SECURITY_BRUTE_FORCE_EVENT: Final = "security.brute_force_suspected"
 SECURITY_KEY_KIND: Final = "security.key.kind"
 SECURITY_FAILURES: Final = "security.failures"
 SECURITY_WINDOW: Final = "security.window"
+# Shared login store (Redis) failures: fail open or closed, never an exception.
+SECURITY_STORE_ERRORS: Final = "watchkit.security.store.errors"
+"""Counter, unit ``{error}``: operations on a shared login or active-user store that failed (the
+store was skipped), by ``operation`` and ``error.type``.
+"""
+SECURITY_STORE_ERRORS_UNIT: Final = "{error}"
+SECURITY_STORE_OPERATION: Final = "operation"
+# A successful login from a network prefix or user agent not seen for the user.
+SECURITY_UNFAMILIAR_LOGIN_EVENT: Final = "security.unfamiliar_login"
+SECURITY_ALERT_KIND_UNFAMILIAR_LOGIN: Final = "unfamiliar_login"
+SECURITY_NEW_NETWORK: Final = "security.new_network"
+SECURITY_NEW_USER_AGENT: Final = "security.new_user_agent"
+SECURITY_FIRST_SEEN: Final = "security.first_seen"
+SECURITY_NETWORK_PREFIX: Final = "security.network.prefix"
+SECURITY_PERIOD: Final = "security.period"
+USER_NAME: Final = "user.name"
+# Distinct users (daily/hourly/weekly active users), an observable gauge.
+USERS_ACTIVE: Final = "watchkit.users.active"
+"""Observable gauge, unit ``{user}``: distinct users seen in the current UTC hour, day or ISO
+week, by ``period`` and ``feature``.
+"""
+USERS_ACTIVE_UNIT: Final = "{user}"
+USERS_PERIOD: Final = "period"
+USERS_FEATURE: Final = "feature"
 
 # Audit records (watchkit's own; no semconv exists for audit trails).
 AUDIT_ACTION: Final = "audit.action"
