@@ -26,11 +26,11 @@ see :mod:`watchkit._db._record` for what is recorded and
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from watchkit._db._dbapi import target_for, wrap
+from watchkit._db._record import check_thresholds as _check
 from watchkit._db._sql import sanitise
 
 __all__ = ["instrument_connection", "instrument_sqlalchemy", "sanitize_sql", "wrap_connect"]
@@ -38,25 +38,6 @@ __all__ = ["instrument_connection", "instrument_sqlalchemy", "sanitize_sql", "wr
 _C = TypeVar("_C")
 _E = TypeVar("_E")
 _P = ParamSpec("_P")
-
-
-def _check(slow_query_threshold: float, n_plus_one_count: int, n_plus_one_duration: float) -> None:
-    for name, value in (
-        ("slow_query_threshold", slow_query_threshold),
-        ("n_plus_one_duration", n_plus_one_duration),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not (math.isfinite(value) and value >= 0)
-        ):
-            raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-    if (
-        isinstance(n_plus_one_count, bool)
-        or not isinstance(n_plus_one_count, int)
-        or (n_plus_one_count < 2)
-    ):
-        raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
 
 
 def instrument_connection(

@@ -26,6 +26,7 @@ their child, and not attaching a context saves a microsecond per query.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -67,7 +68,7 @@ from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 from watchkit.logs import get_logger
 
-__all__ = ["Operation", "Target", "begin", "suppressing_context"]
+__all__ = ["Operation", "Target", "begin", "check_thresholds", "suppressing_context"]
 
 SLOW_LOG_LIMIT: Final = 10
 SLOW_LOG_WINDOW: Final = 60.0
@@ -103,6 +104,28 @@ _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 def suppressing_context() -> otel_context.Context:
     """The current context with OpenTelemetry's contrib instrumentations switched off."""
     return otel_context.set_value(_SUPPRESS_KEY, True)
+
+
+def check_thresholds(
+    slow_query_threshold: float, n_plus_one_count: int, n_plus_one_duration: float
+) -> None:
+    """Raise ValueError naming the first threshold out of range."""
+    for name, value in (
+        ("slow_query_threshold", slow_query_threshold),
+        ("n_plus_one_duration", n_plus_one_duration),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    if (
+        isinstance(n_plus_one_count, bool)
+        or not isinstance(n_plus_one_count, int)
+        or (n_plus_one_count < 2)
+    ):
+        raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
 
 
 class Target:
