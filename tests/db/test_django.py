@@ -24,10 +24,10 @@ from watchkit.integrations import _django_db
 from watchkit.integrations.django import WatchkitMiddleware, instrument_databases
 from watchkit.testing import TelemetryCapture
 
-from django.contrib.contenttypes.models import ContentType  # noqa: E402  # isort: skip
-from django.db import connections  # noqa: E402  # isort: skip
-from django.db.backends.signals import connection_created  # noqa: E402  # isort: skip
-from django.test.utils import override_settings  # noqa: E402  # isort: skip
+from django.contrib.contenttypes.models import ContentType  # isort: skip
+from django.db import connections  # isort: skip
+from django.db.backends.signals import connection_created  # isort: skip
+from django.test.utils import override_settings  # isort: skip
 
 DURATION = "db.client.operation.duration"
 # Quoted identifiers stay as written (tests/db/test_sql.py), and Django quotes every one.
@@ -48,6 +48,8 @@ def _ensure_table(alias: str = "default") -> None:
 @pytest.fixture
 def orm(telemetry: TelemetryCapture) -> Iterator[None]:
     """The content-types table with six rows; thresholds back to their defaults afterwards."""
+    # tests/conftest.py closes every sqlite3 connection a test opened, Django's too.
+    connections.close_all()
     _ensure_table()
     telemetry.clear()  # the set-up's own queries
     yield
@@ -85,9 +87,7 @@ def test_orm_queries_under_a_real_server(
     assert query.attributes["db.namespace"] == "orders.sqlite3"
     assert "?" in query.attributes["db.query.text"]
     assert [e.name for e in request.events].count("watchkit.db.n_plus_one") == 1
-    point = telemetry.histogram(
-        DURATION, {"db.system.name": "sqlite", "db.collection.name": TABLE}
-    )
+    point = telemetry.histogram(DURATION, {"db.system.name": "sqlite", "db.collection.name": TABLE})
     assert point.count >= 7  # and the fixture's own queries
     warnings = [r.body for r in telemetry.logs(level="warning")]
     assert "watchkit.db.slow_query" in warnings
@@ -110,15 +110,17 @@ def test_postgresql_alias(telemetry: TelemetryCapture, orm: None, postgres_serve
     try:
         _ensure_table("pg")
         assert ContentType.objects.using("pg").filter(app_label="food").count() == 6
-        with pytest.raises(Exception, match="missing_orders"):
-            with connections["pg"].cursor() as cursor:
-                cursor.execute("SELECT * FROM missing_orders WHERE id = %s", [3])
+        with pytest.raises(Exception, match="missing_orders"), connections["pg"].cursor() as cur:
+            cur.execute("SELECT * FROM missing_orders WHERE id = %s", [3])
     finally:
         connections["pg"].close()
         del connections.settings["pg"]
         delattr(connections._connections, "pg")
-    count = next(s for s in _db_spans(telemetry) if s.attributes.get("db.operation.name") == "SELECT"
-                 and s.attributes["db.system.name"] == "postgresql")  # fmt: skip
+    count = next(
+        s for s in _db_spans(telemetry)
+        if s.attributes.get("db.operation.name") == "SELECT"
+        and s.attributes["db.system.name"] == "postgresql"
+    )  # fmt: skip
     assert count.attributes["server.port"] == postgres_server.port
     assert count.attributes["db.namespace"] == postgres_server.dbname
     failed = telemetry.histogram(

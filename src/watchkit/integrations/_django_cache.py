@@ -209,8 +209,9 @@ def install(aliases: Iterable[str] | None = None) -> None:
         chosen = frozenset(aliases)
         unknown = sorted(chosen - set(caches.settings))
         if unknown:
+            accepted = sorted(caches.settings)
             raise ValueError(
-                f"aliases: {unknown!r} not in settings.CACHES (accepted: {sorted(caches.settings)!r})"
+                f"aliases: {unknown!r} not in settings.CACHES (accepted: {accepted!r})"
             )
     with _lock:
         _aliases = chosen

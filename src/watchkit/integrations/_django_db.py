@@ -131,7 +131,7 @@ def _wrapper(execute: Any, sql: Any, params: Any, many: bool, context: Any) -> A
         # class (psycopg.errors.UndefinedTable) says more and matches watchkit.db's.
         cause = error.__cause__
         translated = type(error).__module__ == "django.db.utils" and cause is not None
-        operation.finish(cause if translated else error)  # type: ignore[arg-type]
+        operation.finish(cause if translated else error)
         raise
     operation.finish()
     return result
