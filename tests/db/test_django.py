@@ -25,6 +25,7 @@ from watchkit.integrations.django import WatchkitMiddleware, instrument_database
 from watchkit.testing import TelemetryCapture
 
 from django.contrib.contenttypes.models import ContentType  # isort: skip
+from django.core.cache import caches  # isort: skip
 from django.db import connections  # isort: skip
 from django.db.backends.signals import connection_created  # isort: skip
 from django.test.utils import override_settings  # isort: skip
