@@ -85,8 +85,8 @@ def instrument_pool(pool: Any, *, name: str | None, queries: bool, **options: An
         async def aputconn(connection: Any) -> None:
             await putconn(_unwrap(connection))
 
-        pool.getconn = agetconn
-        pool.putconn = aputconn
+        setattr(pool, "getconn", agetconn)  # noqa: B010 - methods, not typed attributes
+        setattr(pool, "putconn", aputconn)  # noqa: B010
     else:
 
         def sgetconn(timeout: float | None = None) -> Any:
@@ -96,7 +96,7 @@ def instrument_pool(pool: Any, *, name: str | None, queries: bool, **options: An
         def sputconn(connection: Any) -> None:
             putconn(_unwrap(connection))
 
-        pool.getconn = sgetconn
-        pool.putconn = sputconn
+        setattr(pool, "getconn", sgetconn)  # noqa: B010 - methods, not typed attributes
+        setattr(pool, "putconn", sputconn)  # noqa: B010
     pool.__dict__[_MARK] = True
     return pool
