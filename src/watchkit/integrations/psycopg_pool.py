@@ -72,7 +72,8 @@ def instrument_pool(pool: Any, *, name: str | None, queries: bool, **options: An
     if pool.__dict__.get(_MARK):
         return pool
     acquire = _pools.register(pool, name or pool.name, lambda: _stats(pool))
-    getconn, putconn = pool.getconn, pool.putconn
+    getconn: Any = pool.getconn
+    putconn: Any = pool.putconn
     recorder = _Queries(options) if queries else None
     # Instance attributes: connection() calls self.getconn()/self.putconn(), and other
     # pools are untouched.
