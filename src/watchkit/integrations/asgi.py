@@ -38,8 +38,8 @@ from typing import Any, Final
 
 from opentelemetry.propagators.textmap import Getter
 
-from watchkit import _runtime
 from watchkit._internal import guard
+from watchkit._runtime import unwatch_event_loop, watch_event_loop
 from watchkit.integrations import _http
 
 if sys.version_info >= (3, 11):
@@ -175,7 +175,7 @@ class WatchkitMiddleware:
     def _watch_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             self._loop = loop
-            _runtime.watch_event_loop(loop)
+            watch_event_loop(loop)
         except Exception:
             guard.report("asgi.event_loop")
 
@@ -344,7 +344,7 @@ class WatchkitMiddleware:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 loop, self._loop = self._loop, None
                 if loop is not None:
-                    _runtime.unwatch_event_loop(loop)
+                    unwatch_event_loop(loop)
                 # Flush before the server learns shutdown is done and exits.
                 _http.flush_telemetry()
             await send(message)
