@@ -223,7 +223,7 @@ def instrument_psycopg_pool(
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"name must be a non-empty string or None, got {name!r}")
     try:
-        from watchkit.integrations.psycopg_pool import instrument_pool
+        from watchkit.integrations._psycopg_pool import instrument_pool
     except ImportError as error:  # pragma: no cover - the dev extra has psycopg_pool
         raise ImportError(
             "watchkit.db.instrument_psycopg_pool needs psycopg_pool: pip install psycopg-pool"
