@@ -208,3 +208,16 @@ def test_bad_settings(option: dict[str, Any], match: str) -> None:
     django_app.application  # noqa: B018 - Django configured
     with override_settings(WATCHKIT=option), pytest.raises(ConfigError, match=match):
         WatchkitMiddleware(lambda request: None)
+
+
+def test_executemany_is_one_operation(telemetry: TelemetryCapture, orm: None) -> None:
+    """A Django cursor's executemany: one span with the batch size, one duration point."""
+    with connections["default"].cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO django_content_type (app_label, model) VALUES (%s, %s)",
+            [("food", "rider"), ("food", "basket"), ("food", "voucher")],
+        )
+    (span,) = _db_spans(telemetry)
+    assert span.name == "INSERT django_content_type"
+    assert span.attributes["db.operation.batch.size"] == 3
+    assert "rider" not in str(span.attributes)
