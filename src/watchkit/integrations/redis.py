@@ -37,7 +37,7 @@ from watchkit._internal.semconv import (
 from watchkit._metrics import ObservableCounter
 from watchkit.synthetic._scheduler import FileLock
 
-__all__ = ["instrument_client", "server_stats"]
+__all__ = ["instrument_client", "lock_path", "server_stats"]
 
 _LOOKUPS: Final = frozenset({"GET", "GETEX", "GETDEL", "HGET"})
 _MANY: Final = frozenset({"MGET", "HMGET"})
