@@ -69,7 +69,7 @@ from watchkit._metrics import (
     ObservableUpDownCounter,
 )
 
-__all__ = ["disable", "enable", "start_for_pipeline", "watch_event_loop"]
+__all__ = ["disable", "enable", "start_for_pipeline", "unwatch_event_loop", "watch_event_loop"]
 
 _PROC: Final = "/proc/self"
 _LINUX: Final = sys.platform.startswith("linux") and os.path.exists(_PROC)
@@ -207,6 +207,9 @@ class _Loops:
     def watch(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loops.setdefault(loop, [0.0])
 
+    def unwatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loops.pop(loop, None)
+
     def read(self) -> Reading:
         worst: float | None = None
         for loop, last in list(self.loops.items()):
@@ -239,6 +242,11 @@ def watch_event_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
     to run is the lag reported at the next collection.
     """
     _LOOPS.watch(loop if loop is not None else asyncio.get_running_loop())
+
+
+def unwatch_event_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop reporting ``loop``'s lag (a server's loop at its shutdown)."""
+    _LOOPS.unwatch(loop)
 
 
 # ------------------------------------------------------------------ opt-in

@@ -49,7 +49,10 @@ def redis_server_stats(client: Any) -> None:
 
     ``watchkit.cache.redis.keyspace_hits``, ``.keyspace_misses`` and
     ``.evicted_keys``, tagged ``cache.server`` (host:port). They count the whole
-    server, so call this in one process only.
+    server, so one process per host reports them: the one holding a lock file
+    (``<tmp>/watchkit-redis-stats-<host>_<port>.lock``), tried at each
+    collection; calling this in every worker is safe. Across hosts, call it on
+    one host only.
     """
     from watchkit.integrations.redis import server_stats
 

@@ -20,43 +20,34 @@ see :mod:`watchkit._db._record` for what is recorded and
 - :func:`wrap_connect`: a ``connect`` function whose connections are instrumented;
 - :func:`instrument_sqlalchemy`: an SQLAlchemy ``Engine`` or ``AsyncEngine``,
   with its pool's metrics;
+- :func:`instrument_psycopg_pool`: a psycopg_pool ``ConnectionPool`` or
+  ``AsyncConnectionPool``: its metrics, and its connections' queries;
+- Django's database connections: installed by the Django integration
+  (:func:`watchkit.integrations.django.instrument_databases`);
 - :func:`sanitize_sql`: the sanitiser itself.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from watchkit._db._dbapi import target_for, wrap
+from watchkit._db._record import check_thresholds as _check
 from watchkit._db._sql import sanitise
 
-__all__ = ["instrument_connection", "instrument_sqlalchemy", "sanitize_sql", "wrap_connect"]
+__all__ = [
+    "instrument_connection",
+    "instrument_psycopg_pool",
+    "instrument_sqlalchemy",
+    "sanitize_sql",
+    "wrap_connect",
+]
 
 _C = TypeVar("_C")
 _E = TypeVar("_E")
 _P = ParamSpec("_P")
-
-
-def _check(slow_query_threshold: float, n_plus_one_count: int, n_plus_one_duration: float) -> None:
-    for name, value in (
-        ("slow_query_threshold", slow_query_threshold),
-        ("n_plus_one_duration", n_plus_one_duration),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not (math.isfinite(value) and value >= 0)
-        ):
-            raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-    if (
-        isinstance(n_plus_one_count, bool)
-        or not isinstance(n_plus_one_count, int)
-        or (n_plus_one_count < 2)
-    ):
-        raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
 
 
 def instrument_connection(
@@ -187,6 +178,64 @@ def instrument_sqlalchemy(
         server_address=server_address,
         server_port=server_port,
         pool_name=pool_name,
+        slow_query_threshold=slow_query_threshold,
+        n_plus_one_count=n_plus_one_count,
+        n_plus_one_duration=n_plus_one_duration,
+    )
+
+
+def instrument_psycopg_pool(
+    pool: _E,
+    *,
+    name: str | None = None,
+    queries: bool = True,
+    system: str | None = None,
+    namespace: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    slow_query_threshold: float = 0.1,
+    n_plus_one_count: int = 5,
+    n_plus_one_duration: float = 0.05,
+) -> _E:
+    """Report a psycopg_pool ``ConnectionPool`` or ``AsyncConnectionPool``, and its queries.
+
+    The pool reports ``db.client.connection.count`` (``state`` = used, idle),
+    ``.max`` and ``.pending_requests`` from ``pool.get_stats()`` read at
+    collection time, and ``.wait_time`` (histogram) and ``.timeouts`` (each
+    ``PoolTimeout``) from its ``getconn``, all under
+    ``db.client.connection.pool.name`` = ``name`` (default: the pool's
+    ``name``). With ``queries`` (default), the connections it hands out record
+    their queries as :func:`instrument_connection` does (the other arguments are
+    its). Instrumenting twice is harmless.
+
+    Raises:
+        ImportError: psycopg_pool is not installed.
+        TypeError: ``pool`` is not a psycopg_pool pool.
+        ValueError: a threshold or ``name`` is invalid.
+
+    Example:
+        >>> from psycopg_pool import ConnectionPool
+        >>> pool = ConnectionPool("dbname=orders", open=False, name="orders")
+        >>> instrument_psycopg_pool(pool) is pool
+        True
+    """
+    _check(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"name must be a non-empty string or None, got {name!r}")
+    try:
+        from watchkit.integrations._psycopg_pool import instrument_pool
+    except ImportError as error:  # pragma: no cover - the dev extra has psycopg_pool
+        raise ImportError(
+            "watchkit.db.instrument_psycopg_pool needs psycopg_pool: pip install psycopg-pool"
+        ) from error
+    return instrument_pool(  # type: ignore[no-any-return]
+        pool,
+        name=name,
+        queries=queries,
+        system=system,
+        namespace=namespace,
+        server_address=server_address,
+        server_port=server_port,
         slow_query_threshold=slow_query_threshold,
         n_plus_one_count=n_plus_one_count,
         n_plus_one_duration=n_plus_one_duration,

@@ -107,3 +107,37 @@ def test_redis_server_stats(telemetry: TelemetryCapture, redis_server) -> None: 
     server = {"cache.server": f"127.0.0.1:{redis_server.port}"}
     assert telemetry.counter("watchkit.cache.redis.keyspace_misses", server) == before + 1
     assert telemetry.metric_points("watchkit.cache.redis.evicted_keys", server)
+
+
+def test_redis_server_stats_one_process_per_host(telemetry: TelemetryCapture, redis_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """While another process holds the server's lock it reports, not this one; then this one."""
+    import subprocess
+    import sys
+
+    from watchkit.integrations.redis import lock_path
+
+    server = {"cache.server": f"127.0.0.1:{redis_server.port}"}
+    path = lock_path(server["cache.server"])
+    from watchkit.integrations.redis import _SERVERS
+
+    for _, attributes, lock in _SERVERS.clients:  # an earlier test's election in this process
+        if attributes == server:
+            lock.release()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        watchkit.cache.redis_server_stats(redis.Redis(host="127.0.0.1", port=redis_server.port))
+        assert not telemetry.metric_points("watchkit.cache.redis.keyspace_hits", server)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+        assert holder.stdout is not None
+        holder.stdout.close()
+    # The holder exited: the kernel released its lock, and this process takes over.
+    assert telemetry.metric_points("watchkit.cache.redis.keyspace_hits", server)

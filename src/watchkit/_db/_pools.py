@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +164,28 @@ class Acquire:
         start = time.perf_counter()
         try:
             return acquire(*args, **kwargs)
+        except timeout_types:
+            _TIMEOUTS.add(1, entry.attributes)
+            raise
+        finally:
+            with entry.lock:
+                entry.pending -= 1
+            _WAIT.record(time.perf_counter() - start, entry.attributes)
+
+    async def arun(
+        self,
+        acquire: Callable[..., Awaitable[Any]],
+        timeout_types: tuple[type[BaseException], ...],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """:meth:`run` for a pool whose acquire call is a coroutine."""
+        entry = self._entry
+        with entry.lock:
+            entry.pending += 1
+        start = time.perf_counter()
+        try:
+            return await acquire(*args, **kwargs)
         except timeout_types:
             _TIMEOUTS.add(1, entry.attributes)
             raise

@@ -26,16 +26,18 @@ their child, and not attaching a context saves a microsecond per query.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
 import weakref
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation import _SPAN_KEY as _CURRENT_SPAN_KEY
 
 from watchkit._db._sql import QueryInfo, analyse
 from watchkit._internal import fork
@@ -67,7 +69,7 @@ from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 from watchkit.logs import get_logger
 
-__all__ = ["Operation", "Target", "begin", "suppressing_context"]
+__all__ = ["Operation", "Target", "begin", "check_thresholds", "suppressing_context"]
 
 SLOW_LOG_LIMIT: Final = 10
 SLOW_LOG_WINDOW: Final = 60.0
@@ -98,6 +100,8 @@ _CLIENT = SpanKind.CLIENT
 # skip their work while this context key is set: the one switch they share.
 # It is private to opentelemetry-api and pinned by tests/db/test_coexistence.py.
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+# trace.get_current_span() without its call and INVALID_SPAN fallback.
+_SPAN_KEY = _CURRENT_SPAN_KEY
 
 
 def suppressing_context() -> otel_context.Context:
@@ -105,11 +109,34 @@ def suppressing_context() -> otel_context.Context:
     return otel_context.set_value(_SUPPRESS_KEY, True)
 
 
+def check_thresholds(
+    slow_query_threshold: float, n_plus_one_count: int, n_plus_one_duration: float
+) -> None:
+    """Raise ValueError naming the first threshold out of range."""
+    for name, value in (
+        ("slow_query_threshold", slow_query_threshold),
+        ("n_plus_one_duration", n_plus_one_duration),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    if (
+        isinstance(n_plus_one_count, bool)
+        or not isinstance(n_plus_one_count, int)
+        or (n_plus_one_count < 2)
+    ):
+        raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
+
+
 class Target:
     """Where a hook sends queries, and how it reports them; built once per connection/engine."""
 
     __slots__ = (
         "_metric_attributes",
+        "_shapes",
         "_span_attributes",
         "n_plus_one_count",
         "n_plus_one_duration",
@@ -150,6 +177,19 @@ class Target:
             base[SERVER_PORT] = port
         self._span_attributes = base
         self._metric_attributes: dict[tuple[str, str, str | None], tuple[dict[str, Any], Any]] = {}
+        self._shapes: dict[QueryInfo, Shape] = {}
+
+    def shape(self, info: QueryInfo) -> Shape:
+        """Everything recorded for one query shape that does not change per query (cached)."""
+        shape = self._shapes.get(info)
+        if shape is None:
+            shape = Shape(self.span_name(info), self.span_attributes(info),
+                          self.metric_series(info, None))  # fmt: skip
+            # Bounded like the analysis cache: shapes with inline literals come and go.
+            if len(self._shapes) >= 4096:
+                self._shapes.clear()
+            self._shapes[info] = shape
+        return shape
 
     def metric_attributes(self, info: QueryInfo, error: str | None) -> dict[str, Any]:
         """The duration metric's attributes for one query shape (built once per shape)."""
@@ -187,15 +227,24 @@ class Target:
         return info.summary or info.operation or self.system
 
 
+class Shape(NamedTuple):
+    """A query shape's span name, span attributes (shared: never mutated) and metric series."""
+
+    name: str
+    span_attributes: dict[str, Any]
+    series: tuple[dict[str, Any], Any]
+
+
 class Operation:
     """One database operation in flight (see :func:`begin`)."""
 
-    __slots__ = ("batch", "info", "parent", "span", "start", "target", "token")
+    __slots__ = ("batch", "info", "parent", "series", "span", "start", "target", "token")
 
     def __init__(self, target: Target, info: QueryInfo, batch: int | None) -> None:
         self.target = target
         self.info = info
         self.batch = batch
+        self.series: tuple[dict[str, Any], Any] | None = None
         self.span: trace.Span | None = None
         self.parent: trace.Span | None = None
         self.token: object = None
@@ -209,8 +258,9 @@ class Operation:
                 otel_context.detach(self.token)  # type: ignore[arg-type]
             target, info = self.target, self.info
             kind = None if error is None else error_type(error)
-            attributes, key = target.metric_series(info, kind)
-            record(_DURATION, duration, attributes, key)
+            series = self.series if kind is None and self.series is not None else (
+                target.metric_series(info, kind))  # fmt: skip
+            record(_DURATION, duration, series[0], series[1])
             span = self.span
             slow = duration >= target.slow_query_threshold
             if span is not None:
@@ -242,17 +292,17 @@ def begin(target: Target, sql: Any, batch: int | None = None) -> Operation | Non
             sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
         info = analyse(sql)
         operation = Operation(target, info, batch)
+        shape = target.shape(info)
+        operation.series = shape.series
         tracer = TRACER.get()
         if tracer is not None:
-            parent = trace.get_current_span()
-            if parent.is_recording():
-                operation.parent = parent
-            attributes = target.span_attributes(info)
+            parent = otel_context.get_value(_SPAN_KEY)
+            if parent is not None and parent.is_recording():  # type: ignore[attr-defined]
+                operation.parent = parent  # type: ignore[assignment]
+            attributes = shape.span_attributes  # the SDK copies it
             if batch is not None:
-                attributes[DB_OPERATION_BATCH_SIZE] = batch
-            operation.span = tracer.start_span(
-                target.span_name(info), kind=_CLIENT, attributes=attributes
-            )
+                attributes = {**attributes, DB_OPERATION_BATCH_SIZE: batch}
+            operation.span = tracer.start_span(shape.name, kind=_CLIENT, attributes=attributes)
         if target.suppress_contrib:
             operation.token = otel_context.attach(suppressing_context())
         operation.start = time.perf_counter()

@@ -22,10 +22,16 @@ WebSocket connections get one span per connection and no duration point. On
 the lifespan shutdown event the middleware flushes watchkit's pipeline, so a
 server stopped with SIGTERM (uvicorn re-raises it after its graceful shutdown,
 so atexit hooks never run) loses nothing.
+
+The event loop serving the application is watched for lag
+(``watchkit.runtime.event_loop.lag``) from the lifespan startup, or the first
+request when the server runs no lifespan, once per loop; the lifespan shutdown
+stops watching it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
@@ -33,6 +39,7 @@ from typing import Any, Final
 from opentelemetry.propagators.textmap import Getter
 
 from watchkit._internal import guard
+from watchkit._runtime import unwatch_event_loop, watch_event_loop
 from watchkit.integrations import _http
 
 if sys.version_info >= (3, 11):
@@ -134,6 +141,7 @@ class WatchkitMiddleware:
     def __init__(self, app: ASGIApp, **options: Unpack[_http.HttpOptions]) -> None:
         self.app = app
         self._config = _http.HttpConfig(options, _WHERE)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._passthrough = _contrib_inside(app)
         if self._passthrough:
             _http.warn_once(
@@ -149,6 +157,11 @@ class WatchkitMiddleware:
         return middleware
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A worker serves from one loop: after the first call this is one C call and a
+        # comparison. Under trio (anyio) there is no asyncio loop (None) to watch.
+        loop = asyncio._get_running_loop()
+        if loop is not self._loop and loop is not None:
+            self._watch_loop(loop)
         kind = scope["type"]
         if kind == "http" and not self._passthrough:
             await self._http(scope, receive, send)
@@ -158,6 +171,13 @@ class WatchkitMiddleware:
             await self._lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    def _watch_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._loop = loop
+            watch_event_loop(loop)
+        except Exception:
+            guard.report("asgi.event_loop")
 
     # HTTP ------------------------------------------------------------------------
     def _start(self, scope: Scope, websocket: bool = False) -> _http.ServerRequest | None:
@@ -322,6 +342,9 @@ class WatchkitMiddleware:
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def wrapped_send(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                loop, self._loop = self._loop, None
+                if loop is not None:
+                    unwatch_event_loop(loop)
                 # Flush before the server learns shutdown is done and exits.
                 _http.flush_telemetry()
             await send(message)

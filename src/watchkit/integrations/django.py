@@ -9,6 +9,15 @@ Put it first, so the span covers the other middleware too::
     ]
     WATCHKIT = {"capture_request_headers": ["x-tenant"]}  # optional
 
+The middleware also records Django's database queries (an execute wrapper on
+every connection: spans, ``db.client.operation.duration``, slow queries, N+1)
+and cache operations (every backend of ``caches``, ``cache.name`` = the alias).
+``WATCHKIT["databases"]`` is ``True`` (default), ``False`` or a dict of
+thresholds (``slow_query_threshold``, ``n_plus_one_count``,
+``n_plus_one_duration``); ``WATCHKIT["caches"]`` is ``True`` (default),
+``False`` or a list of aliases. :func:`instrument_databases` and
+:func:`instrument_caches` do the same without the middleware.
+
 The middleware is sync- and async-capable, so it adds no thread hop under
 ASGI. The route template is ``request.resolver_match.route`` (with a leading
 ``/``), recorded and bound into the log context in ``process_view``, before the
@@ -26,8 +35,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from watchkit._db._record import check_thresholds
+from watchkit._exceptions import ConfigError
 from watchkit._internal import guard
-from watchkit.integrations import _http
+from watchkit.integrations import _django_cache, _django_db, _http
 from watchkit.integrations.wsgi import start_from_environ
 
 try:
@@ -40,7 +51,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         "watchkit.integrations.django needs Django: pip install 'watchkit[django]'"
     ) from error
 
-__all__ = ["WatchkitMiddleware"]
+__all__ = ["WatchkitMiddleware", "instrument_caches", "instrument_databases"]
 
 _ATTR: Final = "_watchkit_request"
 _EXCEPTION: Final = "_watchkit_exception"
@@ -78,8 +89,11 @@ class WatchkitMiddleware:
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        options = getattr(settings, "WATCHKIT", None) or {}
+        options = dict(getattr(settings, "WATCHKIT", None) or {})
+        databases = options.pop("databases", True)
+        cache_aliases = options.pop("caches", True)
         self._config = _http.HttpConfig(options, f"{_WHERE} (settings.WATCHKIT)")
+        _hook_dependencies(databases, cache_aliases)
         middleware = list(getattr(settings, "MIDDLEWARE", ()) or ())
         if _CONTRIB in middleware:
             _http.warn_once(
@@ -187,6 +201,69 @@ class WatchkitMiddleware:
         finally:
             state.exit()
         return response
+
+
+def instrument_databases(
+    *,
+    slow_query_threshold: float = 0.1,
+    n_plus_one_count: int = 5,
+    n_plus_one_duration: float = 0.05,
+) -> None:
+    """Record every query of every Django database connection, as ``watchkit.db`` does.
+
+    Installs an execute wrapper on each connection as it connects (and on this
+    thread's open ones). Idempotent; the middleware calls it unless
+    ``WATCHKIT["databases"]`` is ``False``. A driver connection the application
+    wrapped with :func:`watchkit.db.instrument_connection` is recorded once, by
+    that proxy; one the contrib dbapi instrumentation wraps gets no contrib span.
+
+    Raises:
+        ValueError: a threshold is out of range.
+    """
+    check_thresholds(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
+    _django_db.install(
+        _django_db.DatabaseOptions(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
+    )
+
+
+def instrument_caches(aliases: list[str] | None = None) -> None:
+    """Record the operations of Django's cache backends as ``watchkit.cache`` operations.
+
+    ``cache.name`` is the alias; a ``get`` returning the caller's default
+    because the key is absent is a miss, a cached ``None`` a hit. Idempotent;
+    the middleware calls it unless ``WATCHKIT["caches"]`` is ``False``.
+
+    Args:
+        aliases: the aliases of ``settings.CACHES`` to record (default: all).
+
+    Raises:
+        ValueError: an alias is not in ``settings.CACHES``.
+    """
+    _django_cache.install(aliases)
+
+
+def _hook_dependencies(databases: Any, cache_aliases: Any) -> None:
+    where = f"{_WHERE} (settings.WATCHKIT)"
+    try:
+        if databases is True:
+            instrument_databases()
+        elif isinstance(databases, dict):
+            instrument_databases(**databases)
+        elif databases is not False:
+            raise ConfigError(
+                f"{where}: 'databases' must be True, False or a dict of thresholds, "
+                f"got {databases!r}"
+            )
+        if cache_aliases is True:
+            instrument_caches()
+        elif isinstance(cache_aliases, (list, tuple)):
+            instrument_caches(list(cache_aliases))
+        elif cache_aliases is not False:
+            raise ConfigError(
+                f"{where}: 'caches' must be True, False or a list of aliases, got {cache_aliases!r}"
+            )
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from error
 
 
 def _responded(

@@ -7,19 +7,27 @@ each key. Writes and deletes are recorded without a result; other commands are
 not cache operations and are not recorded. Keys are never recorded.
 
 :func:`server_stats` reports the server's own ``INFO stats`` counters,
-instance-wide (every client of a shared Redis adds to them), so call it in one
-process only.
+instance-wide (every client of a shared Redis adds to them), so they must be
+collected by one process only: the process that holds an exclusive ``flock`` on
+``<tmp>/watchkit-redis-stats-<host>_<port>.lock`` reads them, the others report
+nothing for that server. The lock is tried at each collection, so when its
+holder exits (the kernel releases it, even on SIGKILL) another process takes
+over; a forked child never inherits it. Across hosts, call it on one host only.
 """
 
 from __future__ import annotations
 
+import re
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
 import redis
 
 from watchkit._cache import ERROR, HIT, MISS, record_operation
+from watchkit._internal import fork
 from watchkit._internal.semconv import (
     CACHE_SERVER,
     WATCHKIT_CACHE_REDIS_EVICTED_KEYS,
@@ -27,8 +35,9 @@ from watchkit._internal.semconv import (
     WATCHKIT_CACHE_REDIS_KEYSPACE_MISSES,
 )
 from watchkit._metrics import ObservableCounter
+from watchkit.synthetic._scheduler import FileLock
 
-__all__ = ["instrument_client", "server_stats"]
+__all__ = ["instrument_client", "lock_path", "server_stats"]
 
 _LOOKUPS: Final = frozenset({"GET", "GETEX", "GETDEL", "HGET"})
 _MANY: Final = frozenset({"MGET", "HMGET"})
@@ -115,23 +124,42 @@ def instrument_client(client: Any, name: str) -> Any:
     return client
 
 
+def lock_path(server: str) -> Path:
+    """The lock file that elects the one process reporting ``server``'s INFO stats."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", server)
+    return Path(tempfile.gettempdir()) / f"watchkit-redis-stats-{safe}.lock"
+
+
 class _Servers:
     def __init__(self) -> None:
-        self.clients: list[tuple[Any, dict[str, str]]] = []
+        # client, attributes, the server's election lock
+        self.clients: list[tuple[Any, dict[str, str], FileLock]] = []
+
+    def add(self, client: Any, server: str) -> None:
+        if any(attributes[CACHE_SERVER] == server for _, attributes, _ in self.clients):
+            return  # one reader per server is enough
+        self.clients.append((client, {CACHE_SERVER: server}, FileLock(lock_path(server))))
 
     def read(self, field: str) -> list[tuple[float, dict[str, str]]]:
         readings = []
-        for client, attributes in list(self.clients):
+        for client, attributes, lock in list(self.clients):
             try:
+                if not lock.acquire():
+                    continue  # another process on this host reports this server
                 stats = client.info("stats")
-            except redis.RedisError:
-                continue  # server unreachable: no value this collection
+            except (redis.RedisError, OSError):
+                continue  # server unreachable (or no lock file): no value this collection
             if field in stats:
                 readings.append((float(stats[field]), attributes))
         return readings
 
+    def after_fork(self) -> None:
+        for _, _, lock in self.clients:
+            lock.forget_after_fork()
+
 
 _SERVERS = _Servers()
+fork.at_fork(fork.STATE, "cache.redis_stats_locks", _SERVERS.after_fork)
 
 
 def _reader(field: str) -> Callable[[], list[tuple[float, dict[str, str]]]]:
@@ -147,7 +175,7 @@ def server_stats(client: Any) -> None:
         raise TypeError("server_stats needs a synchronous redis.Redis client (read at collection)")
     kwargs = client.connection_pool.connection_kwargs
     server = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-    _SERVERS.clients.append((client, {CACHE_SERVER: server}))
+    _SERVERS.add(client, server)
     if not _instruments:
         for metric, field, description in (
             (WATCHKIT_CACHE_REDIS_KEYSPACE_HITS, "keyspace_hits", "Redis key lookups that hit."),

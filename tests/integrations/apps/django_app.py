@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import django
 from django.conf import settings
@@ -11,6 +15,10 @@ from django.conf import settings
 from tests.integrations.apps.common import OPTIONS, configure_from_env, probe
 
 configure_from_env()
+
+# A file, not ":memory:": requests served on other threads must see the same tables.
+_DB_DIR = tempfile.mkdtemp(prefix="watchkit-django-")
+atexit.register(shutil.rmtree, _DB_DIR, True)
 
 if not settings.configured:
     settings.configure(
@@ -24,7 +32,15 @@ if not settings.configured:
             "watchkit.integrations.django.WatchkitMiddleware",
         ],
         WATCHKIT=OPTIONS,
-        INSTALLED_APPS=[],
+        INSTALLED_APPS=["django.contrib.contenttypes"],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(Path(_DB_DIR) / "orders.sqlite3"),
+            }
+        },
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         USE_TZ=True,
         LOGGING_CONFIG=None,
     )
@@ -60,6 +76,20 @@ def forbidden(request: HttpRequest) -> HttpResponse:
     raise PermissionDenied("kitchen staff only")
 
 
+def kinds(request: HttpRequest) -> HttpResponse:
+    """An N+1 on purpose: one query for the list, then one per row."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.cache import cache
+
+    names = cache.get("kinds")
+    if names is None:
+        names = []
+        for kind in ContentType.objects.order_by("id"):
+            names.append(ContentType.objects.get(pk=kind.pk).model)
+        cache.set("kinds", names)
+    return JsonResponse({"kinds": names})
+
+
 def health(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
@@ -85,6 +115,7 @@ urlpatterns = [
     path("missing/<int:order_id>", missing_order),
     path("forbidden", forbidden),
     path("health", health),
+    path("kinds", kinds),
     path("login", login),
     path("stream", stream),
 ]
