@@ -183,6 +183,7 @@ WATCHKIT_DEPENDENCY_OUTCOME: Final = "watchkit.dependency.outcome"
 # Caches (watchkit's own; no semconv exists for cache hit and miss). Keys are
 # never attributes. Buckets start at 0.5 ms: in-process and Redis lookups are fast.
 WATCHKIT_CACHE_OPERATIONS: Final = "watchkit.cache.operations"
+WATCHKIT_CACHE_OPERATIONS_UNIT: Final = "{operation}"
 WATCHKIT_CACHE_OPERATION_DURATION: Final = "watchkit.cache.operation.duration"
 CACHE_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,

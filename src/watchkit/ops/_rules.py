@@ -20,7 +20,7 @@ from typing import Any, Final
 from watchkit.ops import _promnames as names
 from watchkit.ops._model import SLO, Routing, Service, Threshold, format_duration
 
-__all__ = ["RECORD_PREFIX", "burn_windows", "rules", "selector", "sli_queries"]
+__all__ = ["RECORD_PREFIX", "burn_windows", "rules", "selector", "sli_counts", "sli_queries"]
 
 RECORD_PREFIX: Final = "watchkit_slo"
 _BASE_PERIOD: Final = 30 * 86400.0
@@ -66,8 +66,12 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def sli_queries(service: Service, slo: SLO, window: str) -> str:
-    """The error ratio of ``slo`` over ``window`` (bad events / all events)."""
+def sli_counts(service: Service, slo: SLO, window: str, function: str = "rate") -> tuple[str, str]:
+    """(bad, all) events of ``slo`` over ``window``: ``function`` is ``rate`` or ``increase``.
+
+    ``bad`` is empty (no series) rather than 0 when nothing failed; callers add
+    ``or vector(0)`` where an absent series must count as none.
+    """
     if slo.source == "flow":
         assert slo.flow is not None
         metric, extra = names.FLOW_DURATION, [f'{names.LABEL_FLOW_NAME}="{_escape(slo.flow)}"']
@@ -82,15 +86,22 @@ def sli_queries(service: Service, slo: SLO, window: str) -> str:
         if slo.route is not None:
             extra.append(f'{names.LABEL_ROUTE}="{_escape(slo.route)}"')
         bad = f'{names.LABEL_STATUS}=~"5.."'
-    total = f"sum(rate({metric}_count{selector(service, *extra)}[{window}]))"
+    total = f"sum({function}({metric}_count{selector(service, *extra)}[{window}]))"
     if slo.sli == "latency":
         assert slo.latency is not None
         good_sel = selector(service, *extra, names.le_matcher(slo.latency))
-        good = f"sum(rate({metric}_bucket{good_sel}[{window}]))"
-        return f"({total} - {good}) / {total}"
-    errors = f"sum(rate({metric}_count{selector(service, *extra, bad)}[{window}]))"
+        good = f"sum({function}({metric}_bucket{good_sel}[{window}]))"
+        return f"({total} - {good})", total
+    return f"sum({function}({metric}_count{selector(service, *extra, bad)}[{window}]))", total
+
+
+def sli_queries(service: Service, slo: SLO, window: str) -> str:
+    """The error ratio of ``slo`` over ``window`` (bad events / all events)."""
+    bad, total = sli_counts(service, slo, window)
+    if slo.sli == "latency":
+        return f"{bad} / {total}"
     # No error series at all is a ratio of 0, not an absent one.
-    return f"({errors} or vector(0)) / {total}"
+    return f"({bad} or vector(0)) / {total}"
 
 
 def _annotations(routing: Routing, summary: str, description: str) -> dict[str, str]:
