@@ -35,6 +35,17 @@ def _service() -> ops.Service:
             ops.threshold("HighCPU", kind="cpu", warning=0.8, critical=0.9),
             ops.threshold("HighMemory", kind="memory", warning=0.8, critical=0.9, limit="512MiB"),
             ops.threshold("BruteForceSuspected", kind="brute_force", warning=0, for_="0m"),
+            ops.threshold(
+                "HealthCheckFailing", kind="health", warning="warn", critical="fail", for_="2m"
+            ),
+            ops.threshold(
+                "SyntheticJourneyFailing",
+                kind="synthetic",
+                warning=0,
+                critical=2,
+                for_="0m",
+                window="10m",
+            ),
         ],
         capacity=ops.capacity(disk_horizon="4h", memory_limit="512MiB", max_request_rate=200),
     )
@@ -222,6 +233,82 @@ def test_cpu_memory_and_brute_force_thresholds(tmp_path: Path) -> None:
                                 "within 10m (security.brute_force_suspected log "
                                 "records name them)",
                             )
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_health_and_synthetic_check_thresholds(tmp_path: Path) -> None:
+    """A check that warns then fails: warning, then critical, after 2 m; failed journeys count."""
+    status = "watchkit_health_check_status"
+    runs = "watchkit_synthetic_runs_total"
+    series = [
+        # pass for 3 minutes, warn for 4, then fail; the other instance keeps passing
+        {"series": f'{status}{{{SVC}, health_check_name="db", instance="a"}}',
+         "values": "1 1 1 0.5 0.5 0.5 0.5 0x10"},
+        {"series": f'{status}{{{SVC}, health_check_name="db", instance="b"}}', "values": "1x20"},
+        # one failed run at minute 3, two more at minute 5
+        {"series": f'{runs}{{{SVC}, journey="order", result="fail"}}',
+         "values": "0 0 0 1 1 3x15"},
+        {"series": f'{runs}{{{SVC}, journey="order", result="pass"}}', "values": "0+1x20"},
+    ]  # fmt: skip
+
+    def health(severity: str, status_text: str, value: str) -> dict[str, Any]:
+        return _alert(
+            "HealthCheckFailing", severity,
+            f"health check db is {status_text} on at least one instance "
+            f"(status {value}: 1 pass, 0.5 warn, 0 fail)",
+            health_check_name="db",
+        )  # fmt: skip
+
+    def synthetic(severity: str, count: str, limit: str) -> dict[str, Any]:
+        return _alert(
+            "SyntheticJourneyFailing", severity,
+            f"synthetic journey order failed {count} times within 10m (threshold {limit})",
+            journey="order",
+        )  # fmt: skip
+
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "HealthCheckFailing", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "HealthCheckFailing",
+                        "exp_alerts": [health("warning", "warn or worse", "0.5")],
+                    },
+                    {
+                        "eval_time": "8m",
+                        "alertname": "HealthCheckFailing",
+                        "exp_alerts": [health("warning", "warn or worse", "0")],
+                    },
+                    {
+                        "eval_time": "9m",
+                        "alertname": "HealthCheckFailing",
+                        "exp_alerts": [
+                            health("warning", "warn or worse", "0"),
+                            health("critical", "fail", "0"),
+                        ],
+                    },
+                    {"eval_time": "2m", "alertname": "SyntheticJourneyFailing", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "SyntheticJourneyFailing",
+                        "exp_alerts": [synthetic("warning", "1", "0")],
+                    },
+                    {
+                        "eval_time": "5m",
+                        "alertname": "SyntheticJourneyFailing",
+                        "exp_alerts": [
+                            synthetic("warning", "3", "0"),
+                            synthetic("critical", "3", "2"),
                         ],
                     },
                 ],

@@ -102,13 +102,16 @@ def threshold(
 
     Args:
         name: the alert name, e.g. ``"HighLatency"``.
-        kind: ``"latency"``, ``"error_ratio"``, ``"cpu"``, ``"memory"`` or ``"brute_force"``.
+        kind: ``"latency"``, ``"error_ratio"``, ``"cpu"``, ``"memory"``,
+            ``"brute_force"``, ``"health"`` or ``"synthetic"``.
         warning: the warning level (latency: seconds or ``"200ms"``, a bucket
-            boundary; ratios: a fraction; brute_force: a count of alerts).
-        critical: the critical level, above ``warning``.
+            boundary; ratios: a fraction; brute_force: a count of alerts;
+            health: a check status, ``"warn"`` or ``"fail"``; synthetic: a count
+            of failed journey runs).
+        critical: the critical level, above ``warning`` (health: ``"fail"``).
         for_: how long the condition must hold (``"5m"``).
         quantile: for ``latency``: the quantile compared (0.95).
-        window: rate window (``"5m"``; ``"10m"`` for brute_force).
+        window: rate window (``"5m"``; ``"10m"`` for brute_force, ``"15m"`` for synthetic).
         route: only this ``http.route`` (latency and error_ratio).
         limit: for ``memory``: the memory limit (bytes or ``"512MiB"``).
         team: ``team`` label.

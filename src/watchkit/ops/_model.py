@@ -29,7 +29,11 @@ __all__ = [
 
 SEVERITIES: Final = ("critical", "warning", "info")
 SLI_KINDS: Final = ("availability", "latency")
-THRESHOLD_KINDS: Final = ("latency", "error_ratio", "cpu", "memory", "brute_force")
+THRESHOLD_KINDS: Final = (
+    "latency", "error_ratio", "cpu", "memory", "brute_force", "health", "synthetic",
+)  # fmt: skip
+# Counted kinds: the value is a number of events within the window.
+_COUNTED: Final = ("brute_force", "synthetic")
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _DURATION_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -389,16 +393,28 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
             values[level] = None
         elif kind == "latency":
             values[level] = check_boundary(raw, f"{where}{level}", buckets)
-        elif kind == "brute_force":
+        elif kind in _COUNTED:
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-                raise _fail(f"{where}{level}", raw, "a count >= 0 (alerts within the window)")
+                what = "alerts" if kind == "brute_force" else "failed runs"
+                raise _fail(f"{where}{level}", raw, f"a count >= 0 ({what} within the window)")
             values[level] = float(raw)
+        elif kind == "health":
+            statuses = {k: v for k, v in semconv.HEALTH_STATUS_VALUES.items() if k != "pass"}
+            if raw not in statuses:
+                raise _fail(f"{where}{level}", raw, "a check status: 'warn' or 'fail'")
+            values[level] = statuses[raw]
         else:
             values[level] = _fraction(raw, f"{where}{level}", example="0.8 for 80 %")
     warning, critical = values["warning"], values["critical"]
-    if warning is not None and critical is not None and not warning < critical:
+    # A health status alerts at or below its value, so its warning is the higher one.
+    if (
+        warning is not None
+        and critical is not None
+        and not (warning > critical if kind == "health" else warning < critical)
+    ):
         raise ConfigError(
-            f"{where}warning = {spec.get('warning')!r} must be below "
+            f"{where}warning = {spec.get('warning')!r} must be "
+            f"{'less severe than' if kind == 'health' else 'below'} "
             f"critical = {spec.get('critical')!r}"
         )
     quantile = _fraction(spec.get("quantile", 0.95), f"{where}quantile", example="0.95")
@@ -411,7 +427,7 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         raise ConfigError(f"{where}limit is only accepted for kind 'memory'")
     if spec.get("route") is not None and kind not in ("latency", "error_ratio"):
         raise ConfigError(f"{where}route is only accepted for kinds 'latency' and 'error_ratio'")
-    default_window = "10m" if kind == "brute_force" else "5m"
+    default_window = {"brute_force": "10m", "synthetic": "15m"}.get(kind, "5m")
     return Threshold(
         name=name,
         kind=kind,

@@ -250,6 +250,24 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
             "process memory is {{ $value | humanizePercentage }}"
             f" of its {_size(threshold.limit)} limit (threshold {_number(value * 100)} %)",
         )
+    if threshold.kind == "health":
+        check = names.LABEL_HEALTH_CHECK
+        status = "warn or worse" if value > 0 else "fail"
+        return (
+            f"min by ({names.LABEL_SERVICE}, {check}) ({names.HEALTH_STATUS}{selector(service)})"
+            f" <= {_number(value)}",
+            f"health check {{{{ $labels.{check} }}}} is {status} on at least one instance "
+            "(status {{ $value }}: 1 pass, 0.5 warn, 0 fail)",
+        )
+    if threshold.kind == "synthetic":
+        journey = names.LABEL_JOURNEY
+        sel = selector(service, f'{names.LABEL_SYNTHETIC_RESULT}="fail"')
+        return (
+            f"sum by ({names.LABEL_SERVICE}, {journey}) "
+            f"(increase({names.SYNTHETIC_RUNS}{sel}[{window}])) > {_number(value)}",
+            f"synthetic journey {{{{ $labels.{journey} }}}} failed "
+            f"{{{{ $value | humanize }}}} times within {window} (threshold {_number(value)})",
+        )
     # brute_force: LoginMonitor does the per-IP counting in process (an IP is
     # never a metric label) and counts one alert per hammered IP or user.
     sel = selector(service, f'{names.LABEL_ALERT_KIND}="brute_force"')
