@@ -19,7 +19,7 @@ __all__ = ["Line", "Series", "line_chart"]
 
 _WIDTH: Final = 720
 _HEIGHT: Final = 300
-_LEFT, _RIGHT, _TOP, _BOTTOM = 70, 20, 36, 64
+_LEFT, _RIGHT, _TOP, _BOTTOM = 70, 40, 36, 64
 PALETTE: Final = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
