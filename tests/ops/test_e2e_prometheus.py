@@ -271,7 +271,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 if iteration % 10 == 1:
                     # The rarer signals, often enough for a rate over a few scrapes.
                     for _ in range(6):
-                        monitor.record(False, user="alice", source_ip=f"198.51.100.{iteration % 250}")
+                        monitor.record(
+                            False, user="alice", source_ip=f"198.51.100.{iteration % 250}"
+                        )
                     monitor.record(True, user="bob", source_ip="198.51.100.250")
                     registry.run_sync("readyz")
                     _journeys(result, server.url)

@@ -208,7 +208,8 @@ def report(
         period: how far back from ``end`` the report looks: ``"1d"`` for a
             daily status, ``"7d"`` weekly, ``"30d"`` monthly.
         end: the period's end in unix seconds (default: now).
-        step: the charts' resolution (default: the period / 120, at least 1m).
+        step: the charts' resolution (default: the period / 120, at least a
+            minute or a tenth of the period).
         timeout: seconds per Prometheus request.
 
     Returns:
@@ -229,7 +230,11 @@ def report(
             "https:// URL such as 'http://prometheus:9090'"
         )
     seconds = parse_duration(period, "period")
-    resolution = parse_duration(step, "step") if step is not None else max(60.0, seconds / _POINTS)
+    resolution = (
+        parse_duration(step, "step")
+        if step is not None
+        else float(max(1, round(max(seconds / _POINTS, min(60.0, seconds / 10)))))
+    )
     if resolution > seconds:
         raise ConfigError(f"step = {step!r} is not accepted; use a step shorter than the period")
     finish = time.time() if end is None else float(end)
