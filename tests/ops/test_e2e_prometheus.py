@@ -38,6 +38,7 @@ import watchkit.runtime
 from tests.integrations.servers import WsgiThread
 from tests.support.binaries import require
 from watchkit import ops, synthetic
+from watchkit._cli import main
 from watchkit.health import HealthRegistry
 from watchkit.integrations.wsgi import WatchkitMiddleware
 from watchkit.ops._dashboard import panel_queries
@@ -394,3 +395,21 @@ def test_report_compliance_matches_the_traffic(stack: Stack, tmp_path: Path) -> 
         assert "no data in this period" not in svg
     html = made.write(tmp_path / "weekly.html")[0].read_text()
     assert html.count("<svg ") == 3 and "<table>" in html
+
+
+def test_report_command_line(stack: Stack, tmp_path: Path, capsys: Any) -> None:
+    """`python -m watchkit report` writes the same self-contained HTML from a YAML declaration."""
+    source = tmp_path / "ops.yaml"
+    source.write_text(
+        f"services:\n  - name: {SERVICE}\n    slos:\n"
+        "      - {name: availability, objective: 0.95, period: 1d}\n"
+    )
+    out = tmp_path / "daily.html"
+    period = f"{int(time.time() - stack.start) + 10}s"
+    status = main(["report", "--from", str(source), "--prometheus", stack.prometheus,
+                   "--period", period, "-o", str(out)])  # fmt: skip
+    assert status == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip() == str(out)
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg ") == 2
+    assert "<td>availability</td><td>95.00 %</td>" in html
