@@ -159,7 +159,9 @@ def _ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     report.add_argument("--prometheus", required=True, help="Prometheus URL, http://host:9090")
     report.add_argument("--period", default="7d", help="how far back: 1d, 7d, 30d (default 7d)")
     report.add_argument("--end", type=float, help="end of the period, unix seconds (default now)")
-    report.add_argument("--step", help="chart resolution (default: period / 120, at least 1m)")
+    report.add_argument(
+        "--step", help="chart resolution (default: period / 120, min. 1m or period / 10)"
+    )
     report.add_argument("--service", help="only this service (default: every declared one)")
     report.add_argument(
         "-o", "--output", required=True,
