@@ -36,6 +36,7 @@ import watchkit.db
 import watchkit.http_client
 import watchkit.runtime
 from tests.integrations.servers import WsgiThread
+from tests.ops.dashboards import filled_queries
 from tests.support.binaries import require
 from watchkit import ops, synthetic
 from watchkit._cli import main
@@ -172,13 +173,8 @@ def _journeys(stack: Stack, url: str) -> None:
 
 def _panel_results(base: str, service: ops.Service) -> list[tuple[str, str, list[float]]]:
     """(title, query, values) of every dashboard target, evaluated now."""
-    substitutions = {"$__rate_interval": "1m", "$service_name": SERVICE,
-                     "$deployment_environment_name": ".*", "$instance": ".*"}  # fmt: skip
     results = []
-    for title, template in panel_queries(ops.dashboard(service)):
-        query = template
-        for variable, value in substitutions.items():
-            query = query.replace(variable, value)
+    for title, query in filled_queries(ops.dashboard(service), SERVICE):
         payload = httpx.get(f"{base}/api/v1/query", params={"query": query}, timeout=10).json()
         assert payload["status"] == "success", (title, query, payload)
         results.append((title, query, [float(i["value"][1]) for i in payload["data"]["result"]]))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from examples.food_delivery.ops.__main__ import GENERATED, files
 
+from tests.ops.dashboards import check_with_promtool
 from tests.support.binaries import require
 from watchkit import ops
-from watchkit.ops._dashboard import panel_queries
 
 REGENERATE = "python -m examples.food_delivery.ops"
 
@@ -57,16 +57,4 @@ def test_alertmanager_config_passes_amtool() -> None:
 def test_dashboard_queries_parse(tmp_path: Path) -> None:
     """Every query of the shipped dashboard, variables filled in, is valid PromQL for promtool."""
     model = json.loads((GENERATED / "dashboard.json").read_text(encoding="utf-8"))
-    substitutions = {"$__rate_interval": "1m", "$service_name": "food-delivery",
-                     "$deployment_environment_name": ".*", "$instance": ".*"}  # fmt: skip
-    rules = []
-    for index, (_, template) in enumerate(panel_queries(model)):
-        query = template
-        for variable, value in substitutions.items():
-            query = query.replace(variable, value)
-        rules.append({"record": f"dashboard:query:{index}", "expr": query})
-    path = tmp_path / "queries.yaml"
-    path.write_text(ops.to_yaml({"groups": [{"name": "dashboard", "rules": rules}]}))
-    checked = _run(require("promtool"), "check", "rules", str(path))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"SUCCESS: {len(rules)} rules found" in checked.stdout
+    check_with_promtool(model, "food-delivery", tmp_path)

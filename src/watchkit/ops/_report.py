@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -555,6 +555,10 @@ class _Html:
         )
 
 
+# (heading, column names, rows, the cells of one row)
+_Table = tuple[str, list[str], Sequence[dict[str, Any]], Callable[[dict[str, Any]], list[str]]]
+
+
 def _render(data: Report, out: _Markdown | _Html) -> str:
     title = "SLO and performance report"
     blocks = [
@@ -587,48 +591,19 @@ def _render(data: Report, out: _Markdown | _Html) -> str:
         for name, (owner, caption) in data._chart_titles.items():
             if owner == service:
                 blocks.append(out.chart(name, caption, data.charts[name]))
-        blocks.append(out.heading(3, "Worst routes"))
-        blocks.append(
-            out.table(
-                ["Route", "Requests", "5xx", "p95"],
-                [
-                    [
-                        r["route"],
-                        _count(r["requests"]),
-                        _ratio(r["error_ratio"], 2),
-                        _latency(r["p95"]),
-                    ]
-                    for r in data.routes
-                    if r["service"] == service
-                ],
-            )
-        )
-        blocks.append(out.heading(3, "Worst dependencies"))
-        blocks.append(
-            out.table(
-                ["Dependency", "Kind", "Calls", "Errors", "p95"],
-                [
-                    [
-                        d["name"],
-                        d["kind"],
-                        _count(d["calls"]),
-                        _ratio(d["error_ratio"], 2),
-                        _latency(d["p95"]),
-                    ]
-                    for d in data.dependencies
-                    if d["service"] == service
-                ],
-            )
-        )
-        blocks.append(out.heading(3, "Alerts"))
-        blocks.append(
-            out.table(
-                ["Alert", "Severity", "Fired", "Firing for"],
-                [
-                    [a["alertname"], a["severity"], str(a["fired"]), _hours(a["firing_seconds"])]
-                    for a in data.alerts
-                    if a["service"] == service
-                ],
-            )
-        )
+        tables: tuple[_Table, ...] = (
+            ("Worst routes", ["Route", "Requests", "5xx", "p95"], data.routes,
+             lambda r: [r["route"], _count(r["requests"]), _ratio(r["error_ratio"], 2),
+                        _latency(r["p95"])]),
+            ("Worst dependencies", ["Dependency", "Kind", "Calls", "Errors", "p95"],
+             data.dependencies,
+             lambda d: [d["name"], d["kind"], _count(d["calls"]), _ratio(d["error_ratio"], 2),
+                        _latency(d["p95"])]),
+            ("Alerts", ["Alert", "Severity", "Fired", "Firing for"], data.alerts,
+             lambda a: [a["alertname"], a["severity"], str(a["fired"]),
+                        _hours(a["firing_seconds"])]),
+        )  # fmt: skip
+        for heading, header, rows, cells in tables:
+            blocks.append(out.heading(3, heading))
+            blocks.append(out.table(header, [cells(r) for r in rows if r["service"] == service]))
     return out.document(title, blocks)
