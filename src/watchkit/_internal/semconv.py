@@ -183,7 +183,6 @@ WATCHKIT_DEPENDENCY_OUTCOME: Final = "watchkit.dependency.outcome"
 # Caches (watchkit's own; no semconv exists for cache hit and miss). Keys are
 # never attributes. Buckets start at 0.5 ms: in-process and Redis lookups are fast.
 WATCHKIT_CACHE_OPERATIONS: Final = "watchkit.cache.operations"
-WATCHKIT_CACHE_OPERATIONS_UNIT: Final = "{operation}"
 WATCHKIT_CACHE_OPERATION_DURATION: Final = "watchkit.cache.operation.duration"
 CACHE_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -248,6 +247,7 @@ UNIT_RATIO: Final = "1"
 SECURITY_LOGIN_ATTEMPTS_UNIT: Final = "{attempt}"
 SECURITY_ALERTS_UNIT: Final = "{alert}"
 SECURITY_ALERT_KIND_BRUTE_FORCE: Final = "brute_force"
+WATCHKIT_CACHE_OPERATIONS_UNIT: Final = "{operation}"
 # Resource attributes a Prometheus pull endpoint copies onto every series, so
 # dashboards built for OTLP data (which filter on them) work on scraped data too.
 PROMOTED_RESOURCE_ATTRIBUTES: Final[tuple[str, ...]] = (

@@ -100,6 +100,8 @@ class Report:
         alerts: alerts that fired: dicts with ``service``, ``alertname``,
             ``severity``, ``fired`` (distinct alerts) and ``firing_seconds``.
         charts: SVG documents by file name.
+        services: the names of the services reported on, in order.
+        captions: per chart file name, (its service, its caption).
     """
 
     __module__ = "watchkit.ops"
@@ -112,8 +114,8 @@ class Report:
     dependencies: tuple[dict[str, Any], ...]
     alerts: tuple[dict[str, Any], ...]
     charts: Mapping[str, str] = field(default_factory=dict)
-    _services: tuple[str, ...] = ()
-    _chart_titles: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    services: tuple[str, ...] = ()
+    captions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def markdown(self, chart_prefix: str = "") -> str:
         """The report as Markdown; charts are linked as ``chart_prefix + name``."""
@@ -252,8 +254,8 @@ def report(
         dependencies=tuple(collected.dependencies),
         alerts=tuple(collected.alerts),
         charts=collected.charts,
-        _services=tuple(s.name for s in chosen),
-        _chart_titles=collected.titles,
+        services=tuple(s.name for s in chosen),
+        captions=collected.titles,
     )
 
 
@@ -568,7 +570,7 @@ def _render(data: Report, out: _Markdown | _Html) -> str:
             f"({format_duration(data.end - data.start)}), from {data.prometheus_url}."
         ),
     ]
-    for service in data._services:
+    for service in data.services:
         blocks.append(out.heading(2, service))
         blocks.append(out.heading(3, "Service levels"))
         slos = [s for s in data.slos if s.service == service]
@@ -588,7 +590,7 @@ def _render(data: Report, out: _Markdown | _Html) -> str:
                 ],
             )
         )
-        for name, (owner, caption) in data._chart_titles.items():
+        for name, (owner, caption) in data.captions.items():
             if owner == service:
                 blocks.append(out.chart(name, caption, data.charts[name]))
         tables: tuple[_Table, ...] = (
