@@ -11,7 +11,7 @@ RUN_PYTEST = rc=0; $(1) -m pytest $(2) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests ($(1)): check tests/ and testpaths" >&2; fi; \
 	exit $$rc
 
-.PHONY: demo test services lint typecheck pytest bench matrix clean
+.PHONY: demo test services lint typecheck docs catalogue pytest bench matrix clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,bench,docs]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -35,11 +35,22 @@ SERVICES := '/usr/lib/postgresql/*/bin/initdb=postgresql' 'redis-server=redis-se
 services:
 	@.ci/install-services $(SERVICES)
 
-test: services $(VENV)/.dev-installed lint typecheck pytest
+test: services $(VENV)/.dev-installed lint typecheck docs pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs/_gen
+	$(BIN)/ruff format --check src tests benchmarks examples docs/_gen
+
+# The documentation site, strict: a broken link, a page missing from the navigation or a
+# docstring mkdocstrings cannot read fails the build (and so `make test`). It needs no
+# network. The site is written to site/ (not committed).
+docs: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# Regenerate the metric catalogue (docs/reference/metrics.md) from the instruments and
+# the semantic-convention module; tests/test_docs.py fails while the page is stale.
+catalogue: $(VENV)/.dev-installed
+	$(BIN)/python docs/_gen/catalogue.py
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy

@@ -1,13 +1,18 @@
-"""Docs stay true: the configuration reference lists every option; runnable snippets run."""
+"""Docs stay true: references list every option, metric, module and command; snippets run."""
 
 from __future__ import annotations
 
+import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_python
+from tests.helpers import clean_environ, run_python
+from tests.test_public_api import PUBLIC_MODULES
+from watchkit import _cli
 from watchkit._internal.settings import OPTIONS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -36,3 +41,90 @@ def _blocks() -> list[tuple[str, int, str]]:
 def test_executable_snippets_run(page: str, index: int, code: str) -> None:
     """Every ```python exec block in docs/ runs without error in a fresh interpreter."""
     run_python(code, env={"WATCHKIT_EXPORTER": "none"}, timeout=60)
+
+
+ROOT = DOCS.parent
+API_PAGES = DOCS / "reference" / "api"
+_DIRECTIVE = re.compile(r"^::: ([\w.]+)\s*$", re.M)
+
+
+def test_metric_catalogue_matches_the_instruments() -> None:
+    """docs/reference/metrics.md is what docs/_gen/catalogue.py generates now (`make catalogue`)."""
+    result = subprocess.run(
+        [sys.executable, str(DOCS / "_gen" / "catalogue.py"), "--check"],
+        cwd=ROOT,
+        env=clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr or result.stdout
+
+
+def test_metric_catalogue_lists_the_core_metrics() -> None:
+    """The committed catalogue has HTTP, database and event metrics with Prometheus names."""
+    page = (DOCS / "reference" / "metrics.md").read_text(encoding="utf-8")
+    for row in (
+        "| `http.server.request.duration` | histogram | `s` | "
+        "`http_server_request_duration_seconds` (`_bucket`, `_sum`, `_count`) |",
+        "| `watchkit.events` | counter | `{event}` | `watchkit_events_total` | `event.name` |",
+        "| `db.client.operation.duration` | 0.001, 0.005, 0.01, 0.05, 0.1, 0.3,",
+    ):
+        assert row in page, row
+
+
+def test_every_public_module_has_an_api_reference() -> None:
+    """Each public module is rendered by a `::: module` directive under docs/reference/api/."""
+    rendered = {
+        name
+        for page in API_PAGES.glob("*.md")
+        for name in _DIRECTIVE.findall(page.read_text(encoding="utf-8"))
+    }
+    missing = sorted(set(PUBLIC_MODULES) - rendered)
+    assert not missing, (
+        f"public modules without an API reference: {missing}; add `::: <module>` to a page "
+        "under docs/reference/api/ (and the page to mkdocs.yml's nav)"
+    )
+
+
+def test_cli_reference_names_every_command() -> None:
+    """docs/reference/cli.md documents every `python -m watchkit` subcommand."""
+    page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
+    parser = _cli._parser()
+    commands = [
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    ]
+    assert commands
+    for name in commands[0].choices:
+        assert f"`python -m watchkit {name}" in page, name
+
+
+def test_metric_catalogue_rejects_a_docstring_that_contradicts_the_instrument(
+    tmp_path: Path,
+) -> None:
+    """A semconv docstring whose kind or unit disagrees with the instrument stops the generator."""
+    semconv = (ROOT / "src" / "watchkit" / "_internal" / "semconv.py").read_text(encoding="utf-8")
+    line = 'DB_CLIENT_CONNECTION_TIMEOUTS: Final = "db.client.connection.timeouts"\n'
+    assert line in semconv
+    wrong = tmp_path / "semconv.py"
+    wrong.write_text(
+        semconv.replace(line, line + '"""Histogram, unit ``ms``: by nothing."""\n'),
+        encoding="utf-8",
+    )
+    result = run_python(
+        f"""
+        import importlib.util, pathlib, sys
+        spec = importlib.util.spec_from_file_location(
+            "catalogue", {str(DOCS / "_gen" / "catalogue.py")!r}
+        )
+        catalogue = sys.modules["catalogue"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(catalogue)
+        catalogue.SEMCONV = pathlib.Path({str(wrong)!r})
+        catalogue.catalogue()
+        """,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "semconv.DB_CLIENT_CONNECTION_TIMEOUTS says 'histogram' with unit 'ms'" in result.stderr
+    assert "the instrument is a counter with unit '{timeout}'" in result.stderr

@@ -65,7 +65,9 @@ SCOPE: Final = "watchkit"
 # Flows, business metrics and events (issue 3). No semconv exists for business
 # flows, so these live under watchkit's own namespace (REFERENCE 2.10).
 FLOW_DURATION: Final = "watchkit.flow.duration"
-"""Histogram, unit ``s``: one point per finished flow."""
+"""Histogram, unit ``s``: one point per finished flow, by ``flow.name``, ``flow.outcome`` and
+``error.type``.
+"""
 FLOW_ACTIVE: Final = "watchkit.flow.active"
 """Observable up-down counter, unit ``{flow}``: flows in progress, by ``flow.name``."""
 FLOW_ACTIVE_UNIT: Final = "{flow}"
@@ -82,9 +84,19 @@ RESERVED_METRIC_PREFIX: Final = "watchkit."
 # HTTP server (docs/http/http-metrics.md, http-spans.md). Duration is stable;
 # active requests and body sizes are development/opt-in in semconv.
 HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
+"""Histogram, unit ``s``: by ``http.request.method``, ``url.scheme``, ``http.route``,
+``http.response.status_code``, ``network.protocol.version`` and ``error.type``.
+"""
 HTTP_SERVER_ACTIVE_REQUESTS: Final = "http.server.active_requests"
+"""Observable up-down counter, unit ``{request}``: by ``http.request.method`` and ``url.scheme``."""
 HTTP_SERVER_REQUEST_BODY_SIZE: Final = "http.server.request.body.size"
+"""Histogram, unit ``By``: by ``http.request.method``, ``url.scheme``, ``http.route``,
+``http.response.status_code``, ``network.protocol.version`` and ``error.type``.
+"""
 HTTP_SERVER_RESPONSE_BODY_SIZE: Final = "http.server.response.body.size"
+"""Histogram, unit ``By``: by ``http.request.method``, ``url.scheme``, ``http.route``,
+``http.response.status_code``, ``network.protocol.version`` and ``error.type``.
+"""
 UNIT_REQUESTS: Final = "{request}"
 HTTP_REQUEST_METHOD: Final = "http.request.method"
 HTTP_REQUEST_METHOD_ORIGINAL: Final = "http.request.method_original"
@@ -115,14 +127,24 @@ WATCHKIT_CLIENT_DISCONNECTED: Final = "watchkit.http.client_disconnected"
 # metric is stable; pool metrics are development. Buckets: the semconv set plus
 # 0.3, the critical latency our users alert on, so that ratio is exact.
 DB_CLIENT_OPERATION_DURATION: Final = "db.client.operation.duration"
+"""Histogram, unit ``s``: by ``db.system.name``, ``db.namespace``, ``server.address``,
+``server.port``, ``db.operation.name``, ``db.collection.name`` and ``error.type``.
+"""
 DB_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.001, 0.005, 0.01, 0.05, 0.1, 0.3, 0.5, 1.0, 5.0, 10.0,
 )  # fmt: skip
 DB_CLIENT_CONNECTION_COUNT: Final = "db.client.connection.count"
+"""Observable up-down counter, unit ``{connection}``: by ``db.client.connection.pool.name`` and
+``db.client.connection.state``.
+"""
 DB_CLIENT_CONNECTION_MAX: Final = "db.client.connection.max"
+"""Observable up-down counter, unit ``{connection}``: by ``db.client.connection.pool.name``."""
 DB_CLIENT_CONNECTION_PENDING_REQUESTS: Final = "db.client.connection.pending_requests"
+"""Observable up-down counter, unit ``{request}``: by ``db.client.connection.pool.name``."""
 DB_CLIENT_CONNECTION_WAIT_TIME: Final = "db.client.connection.wait_time"
+"""Histogram, unit ``s``: by ``db.client.connection.pool.name``."""
 DB_CLIENT_CONNECTION_TIMEOUTS: Final = "db.client.connection.timeouts"
+"""Counter, unit ``{timeout}``: by ``db.client.connection.pool.name``."""
 UNIT_CONNECTIONS: Final = "{connection}"
 UNIT_TIMEOUTS: Final = "{timeout}"
 DB_SYSTEM_NAME: Final = "db.system.name"
@@ -153,22 +175,35 @@ WATCHKIT_DB_QUERY_DURATION_TOTAL: Final = "watchkit.db.query.duration_total"
 # docs/runtime/cpython-metrics.md: development). process.open_file_descriptor.count
 # is deprecated in favour of process.unix.file_descriptor.count.
 PROCESS_CPU_TIME: Final = "process.cpu.time"
+"""Observable counter, unit ``s``: by ``cpu.mode``."""
 PROCESS_CPU_UTILIZATION: Final = "process.cpu.utilization"
+"""Observable gauge, unit ``1``: by ``cpu.mode``."""
 PROCESS_MEMORY_USAGE: Final = "process.memory.usage"
 PROCESS_MEMORY_VIRTUAL: Final = "process.memory.virtual"
 PROCESS_UNIX_FILE_DESCRIPTOR_COUNT: Final = "process.unix.file_descriptor.count"
 PROCESS_THREAD_COUNT: Final = "process.thread.count"
 PROCESS_UPTIME: Final = "process.uptime"
 CPYTHON_GC_COLLECTIONS: Final = "cpython.gc.collections"
+"""Observable counter, unit ``{collection}``: by ``cpython.gc.generation``."""
 CPYTHON_GC_COLLECTED_OBJECTS: Final = "cpython.gc.collected_objects"
+"""Observable counter, unit ``{object}``: by ``cpython.gc.generation``."""
 CPYTHON_GC_UNCOLLECTABLE_OBJECTS: Final = "cpython.gc.uncollectable_objects"
+"""Observable counter, unit ``{object}``: by ``cpython.gc.generation``."""
 CPYTHON_GC_GENERATION: Final = "cpython.gc.generation"
 CPU_MODE: Final = "cpu.mode"
 SYSTEM_CPU_UTILIZATION: Final = "system.cpu.utilization"
+"""Observable gauge, unit ``1``: by ``cpu.mode``."""
 SYSTEM_MEMORY_UTILIZATION: Final = "system.memory.utilization"
+"""Observable gauge, unit ``1``: by ``system.memory.state``."""
 SYSTEM_MEMORY_STATE: Final = "system.memory.state"
 SYSTEM_FILESYSTEM_USAGE: Final = "system.filesystem.usage"
+"""Observable up-down counter, unit ``By``: by ``system.filesystem.mountpoint`` and
+``system.filesystem.state``.
+"""
 SYSTEM_FILESYSTEM_UTILIZATION: Final = "system.filesystem.utilization"
+"""Observable gauge, unit ``1``: by ``system.filesystem.mountpoint`` and
+``system.filesystem.state``.
+"""
 SYSTEM_FILESYSTEM_MOUNTPOINT: Final = "system.filesystem.mountpoint"
 SYSTEM_FILESYSTEM_STATE: Final = "system.filesystem.state"
 # No semconv exists for event-loop lag.
@@ -176,14 +211,22 @@ WATCHKIT_RUNTIME_EVENT_LOOP_LAG: Final = "watchkit.runtime.event_loop.lag"
 # HTTP client (docs/http/http-metrics.md: stable) and the logical name of the
 # service called (service.peer.name, development; replaces peer.service).
 HTTP_CLIENT_REQUEST_DURATION: Final = "http.client.request.duration"
+"""Histogram, unit ``s``: by ``http.request.method``, ``server.address``, ``server.port``,
+``service.peer.name``, ``http.response.status_code`` and ``error.type``.
+"""
 SERVICE_PEER_NAME: Final = "service.peer.name"
 # Calls to external dependencies through any SDK (watchkit's own; no semconv exists).
 WATCHKIT_DEPENDENCY_DURATION: Final = "watchkit.dependency.duration"
+"""Histogram, unit ``s``: by ``service.peer.name``, ``watchkit.dependency.outcome`` and
+``error.type``.
+"""
 WATCHKIT_DEPENDENCY_OUTCOME: Final = "watchkit.dependency.outcome"
 # Caches (watchkit's own; no semconv exists for cache hit and miss). Keys are
 # never attributes. Buckets start at 0.5 ms: in-process and Redis lookups are fast.
 WATCHKIT_CACHE_OPERATIONS: Final = "watchkit.cache.operations"
+"""Counter, unit ``{operation}``: by ``cache.name``, ``cache.operation`` and ``cache.result``."""
 WATCHKIT_CACHE_OPERATION_DURATION: Final = "watchkit.cache.operation.duration"
+"""Histogram, unit ``s``: by ``cache.name``, ``cache.operation`` and ``cache.result``."""
 CACHE_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 )  # fmt: skip
@@ -192,11 +235,22 @@ CACHE_OPERATION: Final = "cache.operation"
 CACHE_RESULT: Final = "cache.result"
 CACHE_SERVER: Final = "cache.server"
 WATCHKIT_CACHE_REDIS_KEYSPACE_HITS: Final = "watchkit.cache.redis.keyspace_hits"
+"""Observable counter, unit ``{key}``: key lookups that hit (Redis ``INFO stats``), by
+``cache.server``.
+"""
 WATCHKIT_CACHE_REDIS_KEYSPACE_MISSES: Final = "watchkit.cache.redis.keyspace_misses"
+"""Observable counter, unit ``{key}``: key lookups that missed (Redis ``INFO stats``), by
+``cache.server``.
+"""
 WATCHKIT_CACHE_REDIS_EVICTED_KEYS: Final = "watchkit.cache.redis.evicted_keys"
+"""Observable counter, unit ``{key}``: keys evicted for memory (Redis ``INFO stats``), by
+``cache.server``.
+"""
 # Security signals (issue 4; no semconv exists, REFERENCE 2.10).
 SECURITY_LOGIN_ATTEMPTS: Final = "watchkit.security.login.attempts"
+"""Counter, unit ``{attempt}``: by ``outcome``."""
 SECURITY_ALERTS: Final = "watchkit.security.alerts"
+"""Counter, unit ``{alert}``: by ``kind``."""
 SECURITY_OUTCOME: Final = "outcome"
 SECURITY_ALERT_KIND: Final = "kind"
 SECURITY_BRUTE_FORCE_EVENT: Final = "security.brute_force_suspected"
@@ -215,6 +269,7 @@ AUDIT_SEQ: Final = "audit.seq"
 AUDIT_PREV_HASH: Final = "audit.prev_hash"
 AUDIT_HASH: Final = "audit.hash"
 AUDIT_QUARANTINED: Final = "watchkit.audit.quarantined"
+"""Counter, unit ``{record}``: records the collector rejected for good, by ``error.type``."""
 # Set on a record whose call had bad arguments: what was wrong (the record is kept).
 AUDIT_INVALID: Final = "audit.invalid"
 # Log-context keys bound while a request is handled.
@@ -227,9 +282,13 @@ LOG_HTTP_ROUTE: Final = "http.route"
 # `min()` across instances gives the worst status, and `< 1` alerts on any
 # degradation.
 HEALTH_CHECK_STATUS: Final = "watchkit.health.check.status"
-"""Gauge, unit ``1``: 1 pass, 0.5 warn, 0 fail, by check name and kind."""
+"""Gauge, unit ``1``: 1 pass, 0.5 warn, 0 fail, by ``health.check.name`` and
+``health.check.kind``.
+"""
 HEALTH_CHECK_DURATION: Final = "watchkit.health.check.duration"
-"""Histogram, unit ``s``: one point per check run, by check name and status."""
+"""Histogram, unit ``s``: one point per check run, by ``health.check.name`` and
+``health.check.status``.
+"""
 HEALTH_CHECK_NAME: Final = "health.check.name"
 HEALTH_CHECK_KIND: Final = "health.check.kind"
 HEALTH_CHECK_RESULT: Final = "health.check.status"
@@ -261,12 +320,12 @@ USER_AGENT_SYNTHETIC_TYPE: Final = "user_agent.synthetic.type"
 SYNTHETIC_TYPE_TEST: Final = "test"
 SYNTHETIC_USER_AGENT_PREFIX: Final = "watchkit-synthetic/"
 SYNTHETIC_RUNS: Final = "watchkit.synthetic.runs"
-"""Counter, unit ``{run}``: finished journey runs, by journey, result and error.type."""
+"""Counter, unit ``{run}``: finished journey runs, by ``journey``, ``result`` and ``error.type``."""
 SYNTHETIC_RUNS_UNIT: Final = "{run}"
 SYNTHETIC_DURATION: Final = "watchkit.synthetic.duration"
-"""Histogram, unit ``s``: duration of a journey run, by journey and result."""
+"""Histogram, unit ``s``: duration of a journey run, by ``journey`` and ``result``."""
 SYNTHETIC_STEP_DURATION: Final = "watchkit.synthetic.step.duration"
-"""Histogram, unit ``s``: duration of one step, by journey, step and result."""
+"""Histogram, unit ``s``: duration of one step, by ``journey``, ``step`` and ``result``."""
 SYNTHETIC_JOURNEY: Final = "journey"
 SYNTHETIC_STEP: Final = "step"
 SYNTHETIC_RESULT: Final = "result"
