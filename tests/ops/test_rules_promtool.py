@@ -28,6 +28,8 @@ def _service() -> ops.Service:
             ops.slo("fast", objective=0.95, sli="latency", latency="500ms"),
             ops.slo("orders", objective=0.99, flow="place_order", period="7d"),
             ops.slo("db", objective=0.99, sli="latency", latency="100ms", db_system="postgresql"),
+            ops.slo("payments", objective=0.99, dependency="payments"),
+            ops.slo("journey", objective=0.99, journey="order"),
         ],
         thresholds=[
             ops.threshold("HighLatency", kind="latency", warning="200ms", critical="300ms"),
@@ -350,6 +352,73 @@ def test_fast_burn_pages_and_ticket_waits(tmp_path: Path) -> None:
                                     "runbook_url": RUNBOOK,
                                 },
                             },
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_dependency_slo_counts_sdk_calls_and_http_requests_together(tmp_path: Path) -> None:
+    """20 % failed calls over two paths to one dependency pages; a failing journey pages too."""
+    dep = "watchkit_dependency_duration_seconds_count"
+    client = "http_client_request_duration_seconds_count"
+    runs = "watchkit_synthetic_duration_seconds_count"
+    peer = f'{SVC}, service_peer_name="payments"'
+    series = [
+        # 10 failed of 50 SDK calls and 10 failed of 50 HTTP requests a minute: 20 %.
+        {"series": f"{dep}{{{peer}, watchkit_dependency_outcome=\"success\"}}",
+         "values": "0+40x30"},
+        {"series": f"{dep}{{{peer}, watchkit_dependency_outcome=\"error\", "
+                   f"error_type=\"TimeoutError\"}}", "values": "0+10x30"},
+        {"series": f'{client}{{{peer}, http_response_status_code="200"}}', "values": "0+40x30"},
+        {"series": f'{client}{{{peer}, http_response_status_code="503", error_type="503"}}',
+         "values": "0+10x30"},
+        # Another dependency's failures do not count.
+        {"series": f'{client}{{{SVC}, service_peer_name="maps", error_type="503"}}',
+         "values": "0+100x30"},
+        # The journey fails one run in two.
+        {"series": f'{runs}{{{SVC}, journey="order", result="pass"}}', "values": "0+1x30"},
+        {"series": f'{runs}{{{SVC}, journey="order", result="fail"}}', "values": "0+1x30"},
+    ]  # fmt: skip
+
+    def page(
+        slo: str,
+        objective: str,
+        period: str,
+        factor: str,
+        lasts: str,
+        short: str,
+        long: str,
+        ratio: str,
+    ) -> dict[str, Any]:
+        return {
+            "exp_labels": _labels("ErrorBudgetBurn", "critical", slo=slo, burn="page",
+                                  short=short, long=long),
+            "exp_annotations": {
+                "summary": f"checkout: SLO {slo} burns its error budget {factor}x too fast",
+                "description": f"The error ratio of SLO {slo} ({objective} % over {period}) is "
+                f"above {factor}x its budget over both {long} and {short}; at this rate the "
+                f"budget lasts {lasts}. Current ratio: {ratio}.",
+                "runbook_url": RUNBOOK,
+            },
+        }  # fmt: skip
+
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "ErrorBudgetBurn",
+                        "exp_alerts": [
+                            page("payments", "99", "30d", "14.4", "50h", "5m", "1h", "20%"),
+                            page("journey", "99", "30d", "14.4", "50h", "5m", "1h", "50%"),
                         ],
                     },
                 ],

@@ -39,6 +39,8 @@ def slo(
     route: str | None = None,
     flow: str | None = None,
     db_system: str | None = None,
+    dependency: str | None = None,
+    journey: str | None = None,
     team: str | None = None,
     runbook_url: str | None = None,
     dashboard_url: str | None = None,
@@ -58,6 +60,9 @@ def slo(
         route: only this ``http.route``.
         flow: measure this watchkit flow (its ``error`` outcomes) instead of HTTP.
         db_system: measure database operations of this ``db.system.name``.
+        dependency: measure calls to this dependency (``service.peer.name``):
+            ``watchkit.dependency`` calls and outgoing HTTP requests to its hosts.
+        journey: measure the runs of this synthetic journey (its ``fail`` results).
         team: ``team`` label of the alerts.
         runbook_url: ``runbook_url`` annotation.
         dashboard_url: ``dashboard_url`` annotation.

@@ -213,6 +213,9 @@ class SLO:
         flow: measure a watchkit flow instead of HTTP requests.
         db_system: measure database operations of this ``db.system.name``.
         routing: team, runbook and dashboard of its alerts.
+        dependency: measure calls to this ``service.peer.name`` (``watchkit.dependency``
+            calls and outgoing HTTP requests mapped to it).
+        journey: measure the runs of this synthetic journey.
     """
 
     __module__ = "watchkit.ops"
@@ -226,6 +229,8 @@ class SLO:
     flow: str | None = None
     db_system: str | None = None
     routing: Routing = field(default_factory=Routing)
+    dependency: str | None = None
+    journey: str | None = None
 
     @property
     def budget(self) -> float:
@@ -234,11 +239,15 @@ class SLO:
 
     @property
     def source(self) -> str:
-        """``"http"``, ``"flow"`` or ``"db"``: which instrument the SLI reads."""
-        if self.flow is not None:
-            return "flow"
-        if self.db_system is not None:
-            return "db"
+        """What the SLI reads: ``http``, ``flow``, ``db``, ``dependency`` or ``journey``."""
+        for source, value in (
+            ("flow", self.flow),
+            ("db", self.db_system),
+            ("dependency", self.dependency),
+            ("journey", self.journey),
+        ):
+            if value is not None:
+                return source
         return "http"
 
 
@@ -323,7 +332,8 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
     """An :class:`SLO` from keyword values, validated; ``index`` names it in errors."""
     where = f"slos[{index}]."
     _known(spec, where, {"name", "objective", "period", "sli", "latency", "route", "flow",
-                         "db_system", "team", "runbook_url", "dashboard_url", "summary",
+                         "db_system", "dependency", "journey", "team", "runbook_url",
+                         "dashboard_url", "summary",
                          "description", "labels"})  # fmt: skip
     if "name" not in spec:
         raise ConfigError(f"{where}name is required")
@@ -337,11 +347,15 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
     sli = spec.get("sli", "availability")
     if sli not in SLI_KINDS:
         raise _fail(f"{where}sli", sli, "one of: " + ", ".join(repr(k) for k in SLI_KINDS))
-    sources = [key for key in ("flow", "db_system") if spec.get(key) is not None]
+    kinds = ("flow", "db_system", "dependency", "journey")
+    sources = [key for key in kinds if spec.get(key) is not None]
     if len(sources) > 1 or (sources and spec.get("route") is not None):
-        raise ConfigError(f"{where}: give at most one of route, flow, db_system")
-    for key in ("route", "flow", "db_system"):
+        raise ConfigError(f"{where}: give at most one of route, {', '.join(kinds)}")
+    for key in ("route", *kinds):
         _text(spec.get(key), f"{where}{key}")
+    if sources == ["dependency"]:
+        # Outgoing HTTP requests are recorded on the semconv buckets whatever is configured.
+        buckets = [b for b in buckets if b in semconv.SEMCONV_DURATION_BUCKETS]
     latency: float | None = None
     if sli == "latency":
         if spec.get("latency") is None:
@@ -351,7 +365,8 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
         raise ConfigError(f"{where}latency is only accepted when sli is 'latency'")
     routing = Routing.build(where, **_routing_fields(spec))
     return SLO(name, objective, period, sli, latency, spec.get("route"), spec.get("flow"),
-               spec.get("db_system"), routing)  # fmt: skip
+               spec.get("db_system"), routing, spec.get("dependency"),
+               spec.get("journey"))  # fmt: skip
 
 
 def check_boundary(value: object, where: str, buckets: Sequence[float]) -> float:

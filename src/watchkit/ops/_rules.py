@@ -72,7 +72,14 @@ def sli_counts(service: Service, slo: SLO, window: str, function: str = "rate") 
     ``bad`` is empty (no series) rather than 0 when nothing failed; callers add
     ``or vector(0)`` where an absent series must count as none.
     """
-    if slo.source == "flow":
+    if slo.source == "dependency":
+        return _dependency_counts(service, slo, window, function)
+    if slo.source == "journey":
+        assert slo.journey is not None
+        metric = names.SYNTHETIC_DURATION
+        extra = [f'{names.LABEL_JOURNEY}="{_escape(slo.journey)}"']
+        bad = f'{names.LABEL_SYNTHETIC_RESULT}="fail"'
+    elif slo.source == "flow":
         assert slo.flow is not None
         metric, extra = names.FLOW_DURATION, [f'{names.LABEL_FLOW_NAME}="{_escape(slo.flow)}"']
         bad = f'{names.LABEL_FLOW_OUTCOME}="error"'
@@ -93,6 +100,27 @@ def sli_counts(service: Service, slo: SLO, window: str, function: str = "rate") 
         good = f"sum({function}({metric}_bucket{good_sel}[{window}]))"
         return f"({total} - {good})", total
     return f"sum({function}({metric}_count{selector(service, *extra, bad)}[{window}]))", total
+
+
+def _dependency_counts(service: Service, slo: SLO, window: str, function: str) -> tuple[str, str]:
+    """A dependency is called through ``watchkit.dependency`` and/or over HTTP: count both.
+
+    One selector over both histograms (by ``__name__``), so a dependency reached
+    only one way still counts; both set ``error.type`` on a failed call.
+    """
+    assert slo.dependency is not None
+    peer = f'{names.LABEL_PEER_SERVICE}="{_escape(slo.dependency)}"'
+
+    def both(suffix: str, *extra: str) -> str:
+        metrics = f"{names.DEPENDENCY_DURATION}_{suffix}|{names.HTTP_CLIENT_DURATION}_{suffix}"
+        sel = selector(service, f'__name__=~"{metrics}"', peer, *extra)
+        return f"sum({function}({sel}[{window}]))"
+
+    total = both("count")
+    if slo.sli == "latency":
+        assert slo.latency is not None
+        return f"({total} - {both('bucket', names.le_matcher(slo.latency))})", total
+    return both("count", f'{names.LABEL_ERROR_TYPE}!=""'), total
 
 
 def sli_queries(service: Service, slo: SLO, window: str) -> str:
