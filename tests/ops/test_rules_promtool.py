@@ -522,14 +522,26 @@ def test_disk_full_soon_and_memory_growth(tmp_path: Path) -> None:
 
 
 def test_request_rate_anomaly_against_the_same_hour_last_week(tmp_path: Path) -> None:
-    """A rate 19 standard deviations above the same hour a week ago raises the info alert."""
+    """A rate (and a p95) 19 standard deviations above the same hour a week ago: info alerts."""
     week = 7 * 24 * 12  # 5-minute samples
     last_week = " ".join("10" if i % 2 else "12" for i in range(week))
+    slow_week = " ".join("0.1" if i % 2 else "0.12" for i in range(week))
     series = [
         {"series": 'watchkit:http_requests:rate5m{service_name="checkout"}',
          "values": f"{last_week} 30x12"},
+        {"series": 'watchkit:http_request_duration_seconds:p95_5m{service_name="checkout"}',
+         "values": f"{slow_week} 0.3x12"},
     ]  # fmt: skip
     info = _labels("RequestRateAnomaly", "info")
+    latency = {
+        "exp_labels": _labels("LatencyAnomaly", "info"),
+        "exp_annotations": {
+            "summary": "checkout: p95 latency unlike the same hour last week",
+            "description": "checkout: p95 latency is 19.19 standard deviations above the same "
+            "hour one week earlier.",
+            "runbook_url": RUNBOOK,
+        },
+    }
     _promtool(
         tmp_path,
         [
@@ -538,6 +550,12 @@ def test_request_rate_anomaly_against_the_same_hour_last_week(tmp_path: Path) ->
                 "input_series": series,
                 "alert_rule_test": [
                     {"eval_time": "168h10m", "alertname": "RequestRateAnomaly", "exp_alerts": []},
+                    {"eval_time": "168h10m", "alertname": "LatencyAnomaly", "exp_alerts": []},
+                    {
+                        "eval_time": "168h20m",
+                        "alertname": "LatencyAnomaly",
+                        "exp_alerts": [latency],
+                    },
                     {
                         "eval_time": "168h20m",
                         "alertname": "RequestRateAnomaly",
@@ -556,6 +574,39 @@ def test_request_rate_anomaly_against_the_same_hour_last_week(tmp_path: Path) ->
             }
         ],
         interval="5m",
+    )
+
+
+def test_request_rate_near_capacity_from_the_trend(tmp_path: Path) -> None:
+    """Traffic growing 2 req/s a minute: past 200 req/s within the hour from minute 41, +15 m."""
+    series = [
+        {"series": 'watchkit:http_requests:rate5m{service_name="checkout"}', "values": "0+2x90"},
+    ]
+    warning = {
+        "exp_labels": _labels("RequestRateNearCapacity", "warning"),
+        "exp_annotations": {
+            "summary": "checkout: traffic will exceed capacity within 1h",
+            "description": "checkout: at the trend of the last hour, the request rate passes "
+            "200/s within 1h.",
+            "runbook_url": RUNBOOK,
+        },
+    }
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "55m", "alertname": "RequestRateNearCapacity", "exp_alerts": []},
+                    {
+                        "eval_time": "56m",
+                        "alertname": "RequestRateNearCapacity",
+                        "exp_alerts": [warning],
+                    },
+                ],
+            }
+        ],
     )
 
 
