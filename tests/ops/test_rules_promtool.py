@@ -48,6 +48,22 @@ def _service() -> ops.Service:
                 for_="0m",
                 window="10m",
             ),
+            ops.threshold(
+                "CheckoutBacklog",
+                kind="metric",
+                metric="watchkit.flow.active",
+                selector={"flow.name": "checkout"},
+                warning=100,
+                for_="2m",
+            ),
+            ops.threshold(
+                "OrderStorm",
+                kind="metric",
+                metric="watchkit.events",
+                selector={"event.name": "order.placed"},
+                critical=1,
+                for_="0m",
+            ),
         ],
         capacity=ops.capacity(disk_horizon="4h", memory_limit="512MiB", max_request_rate=200),
     )
@@ -317,6 +333,39 @@ def test_health_and_synthetic_check_thresholds(tmp_path: Path) -> None:
             }
         ],
     )
+
+
+def test_metric_thresholds_read_gauges_and_counter_rates(tmp_path: Path) -> None:
+    """A gauge over its warning for 2 m warns; a counter's rate over its critical pages."""
+    series = [
+        {"series": f'watchkit_flow_active{{{SVC}, flow_name="checkout", instance="a"}}',
+         "values": "150x20"},
+        {"series": f'watchkit_flow_active{{{SVC}, flow_name="search", instance="a"}}',
+         "values": "5000x20"},
+        {"series": f'watchkit_events_total{{{SVC}, event_name="order.placed"}}',
+         "values": "0+120x20"},
+        {"series": f'watchkit_events_total{{{SVC}, event_name="page.viewed"}}',
+         "values": "0+6000x20"},
+    ]  # fmt: skip
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "1m", "alertname": "CheckoutBacklog", "exp_alerts": []},
+                    {"eval_time": "2m", "alertname": "CheckoutBacklog", "exp_alerts": [
+                        _alert("CheckoutBacklog", "warning",
+                               "watchkit.flow.active is 150 (threshold 100)")]},
+                    {"eval_time": "0m", "alertname": "OrderStorm", "exp_alerts": []},
+                    {"eval_time": "5m", "alertname": "OrderStorm", "exp_alerts": [
+                        _alert("OrderStorm", "critical",
+                               "the rate of watchkit.events over 5m is 2 (threshold 1)")]},
+                ],
+            }
+        ],
+    )  # fmt: skip
 
 
 def test_fast_burn_pages_and_ticket_waits(tmp_path: Path) -> None:

@@ -95,6 +95,8 @@ def threshold(
     window: str | None = None,
     route: str | None = None,
     limit: float | str | None = None,
+    metric: str | None = None,
+    selector: Mapping[str, str] | None = None,
     team: str | None = None,
     runbook_url: str | None = None,
     dashboard_url: str | None = None,
@@ -119,6 +121,11 @@ def threshold(
         window: rate window (``"5m"``; ``"10m"`` for brute_force, ``"15m"`` for synthetic).
         route: only this ``http.route`` (latency and error_ratio).
         limit: for ``memory``: the memory limit (bytes or ``"512MiB"``).
+        metric: for ``kind="metric"``: the watched metric's OpenTelemetry name,
+            e.g. ``"watchkit.flow.active"``; gauges are compared as they are,
+            counters as a rate per second over ``window``, histograms by ``quantile``.
+        selector: for ``kind="metric"``: attribute values the series must have,
+            e.g. ``{"flow.name": "checkout"}``.
         team: ``team`` label.
         runbook_url: ``runbook_url`` annotation.
         dashboard_url: ``dashboard_url`` annotation.

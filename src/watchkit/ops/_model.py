@@ -30,7 +30,7 @@ __all__ = [
 SEVERITIES: Final = ("critical", "warning", "info")
 SLI_KINDS: Final = ("availability", "latency")
 THRESHOLD_KINDS: Final = (
-    "latency", "error_ratio", "cpu", "memory", "brute_force", "health", "synthetic",
+    "latency", "error_ratio", "cpu", "memory", "brute_force", "health", "synthetic", "metric",
 )  # fmt: skip
 # Counted kinds: the value is a number of events within the window.
 _COUNTED: Final = ("brute_force", "synthetic")
@@ -269,6 +269,8 @@ class Threshold:
         route: restrict ``latency``/``error_ratio`` to one ``http.route``.
         limit: for ``memory``: the memory limit in bytes.
         routing: team, runbook and dashboard of the alert.
+        metric: for ``metric``: the OpenTelemetry metric name.
+        selector: for ``metric``: attribute values the series must have.
     """
 
     __module__ = "watchkit.ops"
@@ -283,6 +285,8 @@ class Threshold:
     route: str | None = None
     limit: float | None = None
     routing: Routing = field(default_factory=Routing)
+    metric: str | None = None
+    selector: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -391,8 +395,8 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
     """A :class:`Threshold` from keyword values, validated; ``index`` names it in errors."""
     where = f"thresholds[{index}]."
     _known(spec, where, {"name", "kind", "warning", "critical", "for", "quantile", "window",
-                         "route", "limit", "team", "runbook_url", "dashboard_url", "summary",
-                         "description", "labels"})  # fmt: skip
+                         "route", "limit", "metric", "selector", "team", "runbook_url",
+                         "dashboard_url", "summary", "description", "labels"})  # fmt: skip
     if "name" not in spec:
         raise ConfigError(f"{where}name is required")
     name = _name(spec["name"], f"{where}name")
@@ -412,6 +416,10 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
                 what = "alerts" if kind == "brute_force" else "failed runs"
                 raise _fail(f"{where}{level}", raw, f"a count >= 0 ({what} within the window)")
+            values[level] = float(raw)
+        elif kind == "metric":
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+                raise _fail(f"{where}{level}", raw, "a number in the metric's unit")
             values[level] = float(raw)
         elif kind == "health":
             statuses = {k: v for k, v in semconv.HEALTH_STATUS_VALUES.items() if k != "pass"}
@@ -442,6 +450,7 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         raise ConfigError(f"{where}limit is only accepted for kind 'memory'")
     if spec.get("route") is not None and kind not in ("latency", "error_ratio"):
         raise ConfigError(f"{where}route is only accepted for kinds 'latency' and 'error_ratio'")
+    metric, selector = _metric_fields(spec, where, kind)
     default_window = {"brute_force": "10m", "synthetic": "15m"}.get(kind, "5m")
     return Threshold(
         name=name,
@@ -454,7 +463,32 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         route=_text(spec.get("route"), f"{where}route"),
         limit=limit,
         routing=Routing.build(where, **_routing_fields(spec)),
+        metric=metric,
+        selector=selector,
     )
+
+
+def _metric_fields(
+    spec: Mapping[str, Any], where: str, kind: str
+) -> tuple[str | None, dict[str, str]]:
+    """``metric`` and ``selector`` of a ``kind="metric"`` threshold, validated."""
+    from watchkit.ops._promnames import THRESHOLD_METRICS
+
+    metric, selector = spec.get("metric"), spec.get("selector") or {}
+    if kind != "metric":
+        for key in ("metric", "selector"):
+            if spec.get(key):
+                raise ConfigError(f"{where}{key} is only accepted for kind 'metric'")
+        return None, {}
+    if metric not in THRESHOLD_METRICS:
+        raise _fail(f"{where}metric", metric, "one of: " + ", ".join(sorted(THRESHOLD_METRICS)))
+    if not isinstance(selector, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in selector.items()
+    ):
+        raise _fail(
+            f"{where}selector", selector, 'attribute values, e.g. {"flow.name": "checkout"}'
+        )
+    return metric, dict(selector)
 
 
 def build_capacity(spec: Mapping[str, Any]) -> Capacity:

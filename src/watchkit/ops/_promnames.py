@@ -134,3 +134,29 @@ LABEL_HEALTH_KIND: Final = label(semconv.HEALTH_CHECK_KIND)
 LABEL_JOURNEY: Final = label(semconv.SYNTHETIC_JOURNEY)
 LABEL_SYNTHETIC_RESULT: Final = label(semconv.SYNTHETIC_RESULT)
 LABEL_MEMORY_STATE: Final = label(semconv.SYSTEM_MEMORY_STATE)
+
+# What a `kind="metric"` threshold may watch: the OpenTelemetry name, its
+# Prometheus series and how the threshold reads it (a gauge's value, a
+# counter's rate per second, a histogram's quantile). A new metric family
+# (queues, active users) adds its rows here.
+THRESHOLD_METRICS: Final[dict[str, tuple[str, str]]] = {
+    semconv.HTTP_SERVER_REQUEST_DURATION: (HTTP_DURATION, "histogram"),
+    semconv.FLOW_DURATION: (FLOW_DURATION, "histogram"),
+    semconv.DB_CLIENT_OPERATION_DURATION: (DB_DURATION, "histogram"),
+    semconv.HTTP_CLIENT_REQUEST_DURATION: (HTTP_CLIENT_DURATION, "histogram"),
+    semconv.WATCHKIT_DEPENDENCY_DURATION: (DEPENDENCY_DURATION, "histogram"),
+    semconv.WATCHKIT_CACHE_OPERATION_DURATION: (CACHE_DURATION, "histogram"),
+    semconv.SYNTHETIC_DURATION: (SYNTHETIC_DURATION, "histogram"),
+    semconv.EVENTS: (EVENTS, "counter"),
+    semconv.SECURITY_ALERTS: (SECURITY_ALERTS, "counter"),
+    semconv.SECURITY_LOGIN_ATTEMPTS: (SECURITY_LOGIN_ATTEMPTS, "counter"),
+    semconv.WATCHKIT_CACHE_OPERATIONS: (CACHE_OPERATIONS, "counter"),
+    semconv.SYNTHETIC_RUNS: (SYNTHETIC_RUNS, "counter"),
+    semconv.PROCESS_CPU_UTILIZATION: (CPU_UTILIZATION, "gauge"),
+    semconv.PROCESS_MEMORY_USAGE: (MEMORY_USAGE, "gauge"),
+    semconv.SYSTEM_MEMORY_UTILIZATION: (SYSTEM_MEMORY_UTILIZATION, "gauge"),
+    semconv.SYSTEM_FILESYSTEM_USAGE: (FILESYSTEM_USAGE, "gauge"),
+    semconv.FLOW_ACTIVE: (FLOW_ACTIVE, "gauge"),
+    semconv.HEALTH_CHECK_STATUS: (HEALTH_STATUS, "gauge"),
+    semconv.DB_CLIENT_CONNECTION_COUNT: (DB_CONNECTIONS, "gauge"),
+}

@@ -278,6 +278,8 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
             "process memory is {{ $value | humanizePercentage }}"
             f" of its {_size(threshold.limit)} limit (threshold {_number(value * 100)} %)",
         )
+    if threshold.kind == "metric":
+        return _metric_expr(service, threshold, value, window)
     if threshold.kind == "health":
         check = names.LABEL_HEALTH_CHECK
         status = "warn or worse" if value > 0 else "fail"
@@ -304,6 +306,28 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
         f" > {_number(value)}",
         "{{ $value | humanize }} IPs or users crossed the failed-login limit within "
         f"{window} (security.brute_force_suspected log records name them)",
+    )
+
+
+def _metric_expr(
+    service: Service, threshold: Threshold, value: float, window: str
+) -> tuple[str, str]:
+    assert threshold.metric is not None
+    series, reading = names.THRESHOLD_METRICS[threshold.metric]
+    matchers = [f'{names.label(k)}="{_escape(v)}"' for k, v in threshold.selector.items()]
+    sel, by = selector(service, *matchers), names.LABEL_SERVICE
+    if reading == "gauge":
+        expr, what = f"max by ({by}) ({series}{sel})", threshold.metric
+    elif reading == "counter":
+        expr = f"sum by ({by}) (rate({series}{sel}[{window}]))"
+        what = f"the rate of {threshold.metric} over {window}"
+    else:
+        q = _number(threshold.quantile)
+        expr = f"histogram_quantile({q}, sum by (le, {by}) (rate({series}_bucket{sel}[{window}])))"
+        what = f"p{_number(threshold.quantile * 100)} of {threshold.metric} over {window}"
+    return (
+        f"{expr} > {_number(value)}",
+        f"{what} is {{{{ $value | humanize }}}} (threshold {_number(value)})",
     )
 
 
