@@ -34,6 +34,7 @@ def _closed_url() -> str:
         ({"prometheus_url": "prometheus:9090"}, r"prometheus_url = 'prometheus:9090'.*http://"),
         ({"period": "a week"}, r"period = 'a week' is not accepted"),
         ({"period": "1h", "step": "2h"}, r"step = '2h'.*shorter than the period"),
+        ({"period": "1h", "step": "500ms"}, r"step = '500ms'.*whole seconds"),
     ],
 )
 def test_bad_arguments_name_the_parameter(arguments: dict[str, str], message: str) -> None:

@@ -237,8 +237,10 @@ def report(
         if step is not None
         else float(max(1, round(max(seconds / _POINTS, min(60.0, seconds / 10)))))
     )
-    if resolution > seconds:
-        raise ConfigError(f"step = {step!r} is not accepted; use a step shorter than the period")
+    if not 1 <= resolution <= seconds:
+        raise ConfigError(
+            f"step = {step!r} is not accepted; use whole seconds or more, shorter than the period"
+        )
     finish = time.time() if end is None else float(end)
     api = _Prometheus(prometheus_url, timeout)
     window = format_duration(seconds)
