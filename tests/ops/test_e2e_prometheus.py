@@ -228,78 +228,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     for name in saved:
         if name != "WATCHKIT_RAISE_INTERNAL_ERRORS":
             del os.environ[name]
-    watchkit.configure(service_name=SERVICE, exporter="none", prometheus_port=metrics_port)
-    watchkit.runtime.enable(system=True, filesystem_paths=[str(tmp)])
-    engine = watchkit.db.instrument_sqlalchemy(
-        sqlalchemy.create_engine(f"sqlite:///{tmp / 'shop.db'}"), pool_name="shop"
-    )
-    watchkit.http_client.instrument(internal=["127.0.0.1"])
-    alertmanager = _start(
-        [require("prometheus-alertmanager"), f"--config.file={tmp / 'alertmanager.yaml'}",
-         f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
-         "--cluster.listen-address="],
-        tmp / "alertmanager.log",
-    )  # fmt: skip
-    prometheus = _start(
-        [require("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-        tmp / "prometheus.log",
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{prom_port}"
-    result = Stack(base, service, start=time.time())
-    registry = HealthRegistry()
-    registry.add("database", lambda: None)
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp / 'shop.db'}")
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        with WsgiThread(WatchkitMiddleware(_app(engine))) as server, httpx.Client() as client:
-            monitor = LoginMonitor(max_failures=5, window=600)
-            deadline = time.monotonic() + 90
-            iteration = 0
-            delivered = False
-            while time.monotonic() < deadline:
-                iteration += 1
-                for _ in range(9):
-                    client.get(f"{server.url}/ok")
-                client.get(f"{server.url}/fail")  # 10 % errors
-                result.sent["ok"] += 9
-                result.sent["fail"] += 1
-                if iteration % 5 == 0:
-                    client.get(f"{server.url}/slow")
-                    result.sent["slow"] += 1
-                if iteration % 10 == 1:
-                    # The rarer signals, often enough for a rate over a few scrapes.
-                    for _ in range(6):
-                        monitor.record(
-                            False, user="alice", source_ip=f"198.51.100.{iteration % 250}"
-                        )
-                    monitor.record(True, user="bob", source_ip="198.51.100.250")
-                    registry.run_sync("readyz")
-                    _journeys(result, server.url)
-                    with pytest.raises(httpx.TransportError):
-                        client.get(f"http://127.0.0.1:{_free_port()}/closed", timeout=2)
-                try:
-                    found = _firing(base)
-                except httpx.TransportError:
-                    found = []
-                for alert in found:
-                    state = alert["state"] + alert["labels"]["severity"]
-                    if not result.states or result.states[-1] != state:
-                        result.states.append(state)
-                result.firing = [a for a in found if a["state"] == "firing"]
-                delivered = any(path == "/pager" for path, _ in _Webhook.received)
-                # Run long enough for every rate window of the panels to have data.
-                if delivered and time.time() - result.start > 20:
-                    break
-                time.sleep(0.2)
-            # Two more scrapes, so the last requests are in Prometheus.
-            time.sleep(2.5)
-            result.deliveries = list(_Webhook.received)
-            # Now, while the app still serves /metrics: after the first test the
-            # suite shuts watchkit down and Prometheus marks its gauges stale.
-            result.panels = _panel_results(base, service)
-        yield result
+        yield from _run_stack(
+            tmp, service, engine, started, hook_url, metrics_port, prom_port, am_port
+        )
     finally:
-        _stop(prometheus)
-        _stop(alertmanager)
+        for process in started:
+            _stop(process)
         hook.shutdown()
         hook.server_close()
         watchkit.http_client.uninstrument()
@@ -307,6 +244,83 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         watchkit.runtime.disable()
         watchkit.shutdown()
         os.environ.update(saved)
+
+
+def _run_stack(
+    tmp: Path,
+    service: ops.Service,
+    engine: Any,
+    started: list[subprocess.Popen[bytes]],
+    hook_url: str,
+    metrics_port: int,
+    prom_port: int,
+    am_port: int,
+) -> Iterator[Stack]:
+    """Start watchkit, Alertmanager and Prometheus; send traffic; yield what was seen."""
+    watchkit.configure(service_name=SERVICE, exporter="none", prometheus_port=metrics_port)
+    watchkit.runtime.enable(system=True, filesystem_paths=[str(tmp)])
+    watchkit.db.instrument_sqlalchemy(engine, pool_name="shop")
+    watchkit.http_client.instrument(internal=["127.0.0.1"])
+    alertmanager = [
+        require("prometheus-alertmanager"), f"--config.file={tmp / 'alertmanager.yaml'}",
+        f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
+        "--cluster.listen-address=",
+    ]  # fmt: skip
+    started.append(_start(alertmanager, tmp / "alertmanager.log"))
+    prometheus = [
+        require("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}",
+    ]  # fmt: skip
+    started.append(_start(prometheus, tmp / "prometheus.log"))
+    base = f"http://127.0.0.1:{prom_port}"
+    result = Stack(base, service, start=time.time())
+    registry = HealthRegistry()
+    registry.add("database", lambda: None)
+    with WsgiThread(WatchkitMiddleware(_app(engine))) as server, httpx.Client() as client:
+        monitor = LoginMonitor(max_failures=5, window=600)
+        deadline = time.monotonic() + 90
+        iteration = 0
+        delivered = False
+        while time.monotonic() < deadline:
+            iteration += 1
+            for _ in range(9):
+                client.get(f"{server.url}/ok")
+            client.get(f"{server.url}/fail")  # 10 % errors
+            result.sent["ok"] += 9
+            result.sent["fail"] += 1
+            if iteration % 5 == 0:
+                client.get(f"{server.url}/slow")
+                result.sent["slow"] += 1
+            if iteration % 10 == 1:
+                # The rarer signals, often enough for a rate over a few scrapes.
+                for _ in range(6):
+                    monitor.record(False, user="alice", source_ip=f"198.51.100.{iteration % 250}")
+                monitor.record(True, user="bob", source_ip="198.51.100.250")
+                registry.run_sync("readyz")
+                _journeys(result, server.url)
+                with pytest.raises(httpx.TransportError):
+                    client.get(f"http://127.0.0.1:{_free_port()}/closed", timeout=2)
+            try:
+                found = _firing(base)
+            except httpx.TransportError:
+                found = []
+            for alert in found:
+                state = alert["state"] + alert["labels"]["severity"]
+                if not result.states or result.states[-1] != state:
+                    result.states.append(state)
+            result.firing = [a for a in found if a["state"] == "firing"]
+            delivered = any(path == "/pager" for path, _ in _Webhook.received)
+            # Run long enough for every rate window of the panels to have data.
+            if delivered and time.time() - result.start > 20:
+                break
+            time.sleep(0.2)
+        # Two more scrapes, so the last requests are in Prometheus.
+        time.sleep(2.5)
+        result.deliveries = list(_Webhook.received)
+        # Now, while the app still serves /metrics: after the first test the
+        # suite shuts watchkit down and Prometheus marks its gauges stale.
+        result.panels = _panel_results(base, service)
+    yield result
 
 
 def test_error_rate_alert_goes_pending_then_fires(stack: Stack) -> None:
