@@ -33,6 +33,7 @@ from watchkit._internal.semconv import (
     UNIT_SECONDS,
     WATCHKIT_CACHE_OPERATION_DURATION,
     WATCHKIT_CACHE_OPERATIONS,
+    WATCHKIT_CACHE_OPERATIONS_UNIT,
 )
 from watchkit._metrics import Counter, Histogram, attributes_key, record
 
@@ -45,7 +46,9 @@ HIT: Final = "hit"
 MISS: Final = "miss"
 ERROR: Final = "error"
 
-_OPERATIONS = Counter(WATCHKIT_CACHE_OPERATIONS, "{operation}", "Cache operations, by result.")
+_OPERATIONS = Counter(
+    WATCHKIT_CACHE_OPERATIONS, WATCHKIT_CACHE_OPERATIONS_UNIT, "Cache operations, by result."
+)
 _DURATION = Histogram(
     WATCHKIT_CACHE_OPERATION_DURATION, UNIT_SECONDS, "Duration of cache operations.",
     CACHE_DURATION_BUCKETS,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -151,6 +152,21 @@ def _ops_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
             sub.add_argument("--service", help="the service (default: the first declared)")
     manager = commands.add_parser("alertmanager", help="Alertmanager routing by severity")
     manager.add_argument("-o", "--output", help="file to write (default: standard output)")
+    report = commands.add_parser(
+        "report", help="SLO and performance report for a period, from a Prometheus"
+    )
+    report.add_argument("--from", dest="source", required=True, help="declaration file (YAML)")
+    report.add_argument("--prometheus", required=True, help="Prometheus URL, http://host:9090")
+    report.add_argument("--period", default="7d", help="how far back: 1d, 7d, 30d (default 7d)")
+    report.add_argument("--end", type=float, help="end of the period, unix seconds (default now)")
+    report.add_argument(
+        "--step", help="chart resolution (default: period / 120, min. 1m or period / 10)"
+    )
+    report.add_argument("--service", help="only this service (default: every declared one)")
+    report.add_argument(
+        "-o", "--output", required=True,
+        help="report.md (charts as SVG files beside it) or report.html (self-contained)",
+    )  # fmt: skip
 
 
 def _ops(args: argparse.Namespace) -> int:
@@ -166,6 +182,8 @@ def _ops(args: argparse.Namespace) -> int:
         except (ConfigError, OSError) as error:
             print(f"watchkit {args.command}: {error}", file=sys.stderr)
             return 2
+        if args.command == "report":
+            return _report(args, services)
         if args.command == "rules":
             text = ops.to_yaml(ops.rules(services))
         else:
@@ -184,10 +202,32 @@ def _ops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, services: list[Any]) -> int:
+    from watchkit import ConfigError, ops
+
+    chosen = [s for s in services if args.service in (None, s.name)]
+    if not chosen:
+        known = ", ".join(s.name for s in services)
+        print(f"watchkit report: --service {args.service!r} is not declared; use one of: {known}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        made = ops.report(chosen, args.prometheus, period=args.period, end=args.end, step=args.step)
+    except ConfigError as error:
+        print(f"watchkit report: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"watchkit report: {error}", file=sys.stderr)
+        return 1
+    for path in made.write(args.output):
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
-    if args.command in ("rules", "alertmanager", "dashboard"):
+    if args.command in ("rules", "alertmanager", "dashboard", "report"):
         return _ops(args)
     if args.command == "audit" and args.audit_command == "verify":
         return _verify(args.files)

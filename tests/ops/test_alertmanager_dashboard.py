@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.ops.dashboards import check_with_promtool
 from tests.support.binaries import require
 from watchkit import ConfigError, ops
 from watchkit.ops._dashboard import SCHEMA_VERSION, panel_queries
@@ -88,21 +88,4 @@ def test_dashboard_variables_rate_interval_and_threshold_lines() -> None:
 
 def test_every_panel_query_parses_with_promtool(tmp_path: Path) -> None:
     """Each query, with Grafana's variables substituted, is a valid recording rule for promtool."""
-    model = ops.dashboard(_service())
-    substitutions = {"$__rate_interval": "1m", "$service_name": "checkout",
-                     "$deployment_environment_name": ".*", "$instance": ".*"}  # fmt: skip
-    rules = []
-    for index, (_, template) in enumerate(panel_queries(model)):
-        query = template
-        for variable, value in substitutions.items():
-            query = query.replace(variable, value)
-        assert "$" not in query
-        rules.append({"record": f"dashboard:query:{index}", "expr": query})
-    path = tmp_path / "dashboard-queries.yaml"
-    path.write_text(ops.to_yaml({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = subprocess.run(
-        [require("promtool"), "check", "rules", str(path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(rf"SUCCESS: {len(rules)} rules found", result.stdout)
+    check_with_promtool(ops.dashboard(_service()), "checkout", tmp_path)

@@ -139,3 +139,21 @@ def test_public_names_are_sorted_and_resolve() -> None:
     assert len(set(ops.__all__)) == len(ops.__all__)
     assert all(getattr(ops, name) is not None for name in ops.__all__)
     assert watchkit.ops is ops
+
+
+def test_metric_thresholds_name_the_metrics_they_accept() -> None:
+    """kind="metric" needs a metric watchkit emits; selector and metric belong to that kind."""
+    with pytest.raises(ConfigError, match=r"metric = 'queue.depth'.*watchkit\.flow\.active"):
+        ops.threshold("Backlog", kind="metric", metric="queue.depth", warning=1)
+    with pytest.raises(ConfigError, match=r"selector = \{'flow.name': 3\}"):
+        ops.threshold(
+            "Backlog",
+            kind="metric",
+            metric="watchkit.flow.active",
+            selector={"flow.name": 3},
+            warning=1,
+        )  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match=r"metric is only accepted for kind 'metric'"):
+        ops.threshold("HighCPU", kind="cpu", metric="watchkit.flow.active", warning=0.8)
+    with pytest.raises(ConfigError, match=r"warning = 'many' is not accepted"):
+        ops.threshold("Backlog", kind="metric", metric="watchkit.flow.active", warning="many")

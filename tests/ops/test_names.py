@@ -30,27 +30,44 @@ def test_names_match_a_real_scrape() -> None:
             name, unit=unit, explicit_bucket_boundaries_advisory=semconv.DEFAULT_DURATION_BUCKETS
         ).record(0.2, attrs)
     for name, unit in (
+        (semconv.WATCHKIT_DEPENDENCY_DURATION, semconv.UNIT_SECONDS),
+        (semconv.WATCHKIT_CACHE_OPERATION_DURATION, semconv.UNIT_SECONDS),
+        (semconv.SYNTHETIC_DURATION, semconv.UNIT_SECONDS),
+    ):
+        meter.create_histogram(name, unit=unit).record(0.2, attrs)
+    for name, unit in (
         (semconv.SECURITY_ALERTS, semconv.SECURITY_ALERTS_UNIT),
         (semconv.SECURITY_LOGIN_ATTEMPTS, semconv.SECURITY_LOGIN_ATTEMPTS_UNIT),
         (semconv.EVENTS, semconv.EVENTS_UNIT),
+        (semconv.WATCHKIT_CACHE_OPERATIONS, semconv.WATCHKIT_CACHE_OPERATIONS_UNIT),
+        (semconv.SYNTHETIC_RUNS, semconv.SYNTHETIC_RUNS_UNIT),
     ):
         meter.create_counter(name, unit=unit).add(1, attrs)
-    meter.create_gauge(semconv.PROCESS_CPU_UTILIZATION, unit=semconv.UNIT_RATIO).set(0.5)
+    for name, unit in (
+        (semconv.PROCESS_CPU_UTILIZATION, semconv.UNIT_RATIO),
+        (semconv.SYSTEM_MEMORY_UTILIZATION, semconv.UNIT_RATIO),
+        (semconv.HEALTH_CHECK_STATUS, semconv.UNIT_RATIO),
+    ):
+        meter.create_gauge(name, unit=unit).set(0.5)
     for name, unit in (
         (semconv.PROCESS_MEMORY_USAGE, semconv.UNIT_BYTES),
         (semconv.SYSTEM_FILESYSTEM_USAGE, semconv.UNIT_BYTES),
         (semconv.FLOW_ACTIVE, semconv.FLOW_ACTIVE_UNIT),
+        (semconv.DB_CLIENT_CONNECTION_COUNT, semconv.UNIT_CONNECTIONS),
     ):
         meter.create_up_down_counter(name, unit=unit).add(1, attrs)
     text = generate_latest(registry).decode()
     provider.shutdown()
     series = {line.split("{")[0] for line in text.splitlines() if line and line[0] != "#"}
     for histogram in (names.HTTP_DURATION, names.FLOW_DURATION, names.DB_DURATION,
-                      names.HTTP_CLIENT_DURATION):  # fmt: skip
+                      names.HTTP_CLIENT_DURATION, names.DEPENDENCY_DURATION,
+                      names.CACHE_DURATION, names.SYNTHETIC_DURATION):  # fmt: skip
         assert {f"{histogram}_bucket", f"{histogram}_count", f"{histogram}_sum"} <= series
     for name in (names.SECURITY_ALERTS, names.SECURITY_LOGIN_ATTEMPTS, names.EVENTS,
                  names.CPU_UTILIZATION, names.MEMORY_USAGE, names.FILESYSTEM_USAGE,
-                 names.FLOW_ACTIVE):  # fmt: skip
+                 names.FLOW_ACTIVE, names.CACHE_OPERATIONS, names.SYNTHETIC_RUNS,
+                 names.SYSTEM_MEMORY_UTILIZATION, names.HEALTH_STATUS,
+                 names.DB_CONNECTIONS):  # fmt: skip
         assert name in series, (name, sorted(series))
     for label in (names.LABEL_ROUTE, names.LABEL_STATUS, names.LABEL_FLOW_NAME,
                   names.LABEL_DB_SYSTEM, names.LABEL_ALERT_KIND):  # fmt: skip

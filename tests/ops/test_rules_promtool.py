@@ -28,6 +28,8 @@ def _service() -> ops.Service:
             ops.slo("fast", objective=0.95, sli="latency", latency="500ms"),
             ops.slo("orders", objective=0.99, flow="place_order", period="7d"),
             ops.slo("db", objective=0.99, sli="latency", latency="100ms", db_system="postgresql"),
+            ops.slo("payments", objective=0.99, dependency="payments"),
+            ops.slo("journey", objective=0.99, journey="order"),
         ],
         thresholds=[
             ops.threshold("HighLatency", kind="latency", warning="200ms", critical="300ms"),
@@ -35,6 +37,33 @@ def _service() -> ops.Service:
             ops.threshold("HighCPU", kind="cpu", warning=0.8, critical=0.9),
             ops.threshold("HighMemory", kind="memory", warning=0.8, critical=0.9, limit="512MiB"),
             ops.threshold("BruteForceSuspected", kind="brute_force", warning=0, for_="0m"),
+            ops.threshold(
+                "HealthCheckFailing", kind="health", warning="warn", critical="fail", for_="2m"
+            ),
+            ops.threshold(
+                "SyntheticJourneyFailing",
+                kind="synthetic",
+                warning=0,
+                critical=2,
+                for_="0m",
+                window="10m",
+            ),
+            ops.threshold(
+                "CheckoutBacklog",
+                kind="metric",
+                metric="watchkit.flow.active",
+                selector={"flow.name": "checkout"},
+                warning=100,
+                for_="2m",
+            ),
+            ops.threshold(
+                "OrderStorm",
+                kind="metric",
+                metric="watchkit.events",
+                selector={"event.name": "order.placed"},
+                critical=1,
+                for_="0m",
+            ),
         ],
         capacity=ops.capacity(disk_horizon="4h", memory_limit="512MiB", max_request_rate=200),
     )
@@ -230,6 +259,115 @@ def test_cpu_memory_and_brute_force_thresholds(tmp_path: Path) -> None:
     )
 
 
+def test_health_and_synthetic_check_thresholds(tmp_path: Path) -> None:
+    """A check that warns then fails: warning, then critical, after 2 m; failed journeys count."""
+    status = "watchkit_health_check_status"
+    runs = "watchkit_synthetic_runs_total"
+    series = [
+        # pass for 3 minutes, warn for 4, then fail; the other instance keeps passing
+        {"series": f'{status}{{{SVC}, health_check_name="db", instance="a"}}',
+         "values": "1 1 1 0.5 0.5 0.5 0.5 0x10"},
+        {"series": f'{status}{{{SVC}, health_check_name="db", instance="b"}}', "values": "1x20"},
+        # one failed run at minute 3, two more at minute 5
+        {"series": f'{runs}{{{SVC}, journey="order", result="fail"}}',
+         "values": "0 0 0 1 1 3x15"},
+        {"series": f'{runs}{{{SVC}, journey="order", result="pass"}}', "values": "0+1x20"},
+    ]  # fmt: skip
+
+    def health(severity: str, status_text: str, value: str) -> dict[str, Any]:
+        return _alert(
+            "HealthCheckFailing", severity,
+            f"health check db is {status_text} on at least one instance "
+            f"(status {value}: 1 pass, 0.5 warn, 0 fail)",
+            health_check_name="db",
+        )  # fmt: skip
+
+    def synthetic(severity: str, count: str, limit: str) -> dict[str, Any]:
+        return _alert(
+            "SyntheticJourneyFailing", severity,
+            f"synthetic journey order failed {count} times within 10m (threshold {limit})",
+            journey="order",
+        )  # fmt: skip
+
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "HealthCheckFailing", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "HealthCheckFailing",
+                        "exp_alerts": [health("warning", "warn or worse", "0.5")],
+                    },
+                    {
+                        "eval_time": "8m",
+                        "alertname": "HealthCheckFailing",
+                        "exp_alerts": [health("warning", "warn or worse", "0")],
+                    },
+                    {
+                        "eval_time": "9m",
+                        "alertname": "HealthCheckFailing",
+                        "exp_alerts": [
+                            health("warning", "warn or worse", "0"),
+                            health("critical", "fail", "0"),
+                        ],
+                    },
+                    {"eval_time": "2m", "alertname": "SyntheticJourneyFailing", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "SyntheticJourneyFailing",
+                        "exp_alerts": [synthetic("warning", "1", "0")],
+                    },
+                    {
+                        "eval_time": "5m",
+                        "alertname": "SyntheticJourneyFailing",
+                        "exp_alerts": [
+                            synthetic("warning", "3", "0"),
+                            synthetic("critical", "3", "2"),
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_metric_thresholds_read_gauges_and_counter_rates(tmp_path: Path) -> None:
+    """A gauge over its warning for 2 m warns; a counter's rate over its critical pages."""
+    series = [
+        {"series": f'watchkit_flow_active{{{SVC}, flow_name="checkout", instance="a"}}',
+         "values": "150x20"},
+        {"series": f'watchkit_flow_active{{{SVC}, flow_name="search", instance="a"}}',
+         "values": "5000x20"},
+        {"series": f'watchkit_events_total{{{SVC}, event_name="order.placed"}}',
+         "values": "0+120x20"},
+        {"series": f'watchkit_events_total{{{SVC}, event_name="page.viewed"}}',
+         "values": "0+6000x20"},
+    ]  # fmt: skip
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "1m", "alertname": "CheckoutBacklog", "exp_alerts": []},
+                    {"eval_time": "2m", "alertname": "CheckoutBacklog", "exp_alerts": [
+                        _alert("CheckoutBacklog", "warning",
+                               "watchkit.flow.active is 150 (threshold 100)")]},
+                    {"eval_time": "0m", "alertname": "OrderStorm", "exp_alerts": []},
+                    {"eval_time": "5m", "alertname": "OrderStorm", "exp_alerts": [
+                        _alert("OrderStorm", "critical",
+                               "the rate of watchkit.events over 5m is 2 (threshold 1)")]},
+                ],
+            }
+        ],
+    )  # fmt: skip
+
+
 def test_fast_burn_pages_and_ticket_waits(tmp_path: Path) -> None:
     """2 % errors against a 99.9 % SLO: the 14.4x page fires after its 2 minutes."""
     count = "http_server_request_duration_seconds_count"
@@ -263,6 +401,73 @@ def test_fast_burn_pages_and_ticket_waits(tmp_path: Path) -> None:
                                     "runbook_url": RUNBOOK,
                                 },
                             },
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_dependency_slo_counts_sdk_calls_and_http_requests_together(tmp_path: Path) -> None:
+    """20 % failed calls over two paths to one dependency pages; a failing journey pages too."""
+    dep = "watchkit_dependency_duration_seconds_count"
+    client = "http_client_request_duration_seconds_count"
+    runs = "watchkit_synthetic_duration_seconds_count"
+    peer = f'{SVC}, service_peer_name="payments"'
+    series = [
+        # 10 failed of 50 SDK calls and 10 failed of 50 HTTP requests a minute: 20 %.
+        {"series": f"{dep}{{{peer}, watchkit_dependency_outcome=\"success\"}}",
+         "values": "0+40x30"},
+        {"series": f"{dep}{{{peer}, watchkit_dependency_outcome=\"error\", "
+                   f"error_type=\"TimeoutError\"}}", "values": "0+10x30"},
+        {"series": f'{client}{{{peer}, http_response_status_code="200"}}', "values": "0+40x30"},
+        {"series": f'{client}{{{peer}, http_response_status_code="503", error_type="503"}}',
+         "values": "0+10x30"},
+        # Another dependency's failures do not count.
+        {"series": f'{client}{{{SVC}, service_peer_name="maps", error_type="503"}}',
+         "values": "0+100x30"},
+        # The journey fails one run in two.
+        {"series": f'{runs}{{{SVC}, journey="order", result="pass"}}', "values": "0+1x30"},
+        {"series": f'{runs}{{{SVC}, journey="order", result="fail"}}', "values": "0+1x30"},
+    ]  # fmt: skip
+
+    def page(
+        slo: str,
+        objective: str,
+        period: str,
+        factor: str,
+        lasts: str,
+        short: str,
+        long: str,
+        ratio: str,
+    ) -> dict[str, Any]:
+        return {
+            "exp_labels": _labels("ErrorBudgetBurn", "critical", slo=slo, burn="page",
+                                  short=short, long=long),
+            "exp_annotations": {
+                "summary": f"checkout: SLO {slo} burns its error budget {factor}x too fast",
+                "description": f"The error ratio of SLO {slo} ({objective} % over {period}) is "
+                f"above {factor}x its budget over both {long} and {short}; at this rate the "
+                f"budget lasts {lasts}. Current ratio: {ratio}.",
+                "runbook_url": RUNBOOK,
+            },
+        }  # fmt: skip
+
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "ErrorBudgetBurn",
+                        "exp_alerts": [
+                            page("payments", "99", "30d", "14.4", "50h", "5m", "1h", "20%"),
+                            page("journey", "99", "30d", "14.4", "50h", "5m", "1h", "50%"),
                         ],
                     },
                 ],
@@ -366,14 +571,26 @@ def test_disk_full_soon_and_memory_growth(tmp_path: Path) -> None:
 
 
 def test_request_rate_anomaly_against_the_same_hour_last_week(tmp_path: Path) -> None:
-    """A rate 19 standard deviations above the same hour a week ago raises the info alert."""
+    """A rate (and a p95) 19 standard deviations above the same hour a week ago: info alerts."""
     week = 7 * 24 * 12  # 5-minute samples
     last_week = " ".join("10" if i % 2 else "12" for i in range(week))
+    slow_week = " ".join("0.1" if i % 2 else "0.12" for i in range(week))
     series = [
         {"series": 'watchkit:http_requests:rate5m{service_name="checkout"}',
          "values": f"{last_week} 30x12"},
+        {"series": 'watchkit:http_request_duration_seconds:p95_5m{service_name="checkout"}',
+         "values": f"{slow_week} 0.3x12"},
     ]  # fmt: skip
     info = _labels("RequestRateAnomaly", "info")
+    latency = {
+        "exp_labels": _labels("LatencyAnomaly", "info"),
+        "exp_annotations": {
+            "summary": "checkout: p95 latency unlike the same hour last week",
+            "description": "checkout: p95 latency is 19.19 standard deviations above the same "
+            "hour one week earlier.",
+            "runbook_url": RUNBOOK,
+        },
+    }
     _promtool(
         tmp_path,
         [
@@ -382,6 +599,12 @@ def test_request_rate_anomaly_against_the_same_hour_last_week(tmp_path: Path) ->
                 "input_series": series,
                 "alert_rule_test": [
                     {"eval_time": "168h10m", "alertname": "RequestRateAnomaly", "exp_alerts": []},
+                    {"eval_time": "168h10m", "alertname": "LatencyAnomaly", "exp_alerts": []},
+                    {
+                        "eval_time": "168h20m",
+                        "alertname": "LatencyAnomaly",
+                        "exp_alerts": [latency],
+                    },
                     {
                         "eval_time": "168h20m",
                         "alertname": "RequestRateAnomaly",
@@ -400,6 +623,39 @@ def test_request_rate_anomaly_against_the_same_hour_last_week(tmp_path: Path) ->
             }
         ],
         interval="5m",
+    )
+
+
+def test_request_rate_near_capacity_from_the_trend(tmp_path: Path) -> None:
+    """Traffic growing 2 req/s a minute: past 200 req/s within the hour from minute 41, +15 m."""
+    series = [
+        {"series": 'watchkit:http_requests:rate5m{service_name="checkout"}', "values": "0+2x90"},
+    ]
+    warning = {
+        "exp_labels": _labels("RequestRateNearCapacity", "warning"),
+        "exp_annotations": {
+            "summary": "checkout: traffic will exceed capacity within 1h",
+            "description": "checkout: at the trend of the last hour, the request rate passes "
+            "200/s within 1h.",
+            "runbook_url": RUNBOOK,
+        },
+    }
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "55m", "alertname": "RequestRateNearCapacity", "exp_alerts": []},
+                    {
+                        "eval_time": "56m",
+                        "alertname": "RequestRateNearCapacity",
+                        "exp_alerts": [warning],
+                    },
+                ],
+            }
+        ],
     )
 
 

@@ -330,6 +330,7 @@ UNIT_RATIO: Final = "1"
 SECURITY_LOGIN_ATTEMPTS_UNIT: Final = "{attempt}"
 SECURITY_ALERTS_UNIT: Final = "{alert}"
 SECURITY_ALERT_KIND_BRUTE_FORCE: Final = "brute_force"
+WATCHKIT_CACHE_OPERATIONS_UNIT: Final = "{operation}"
 # Resource attributes a Prometheus pull endpoint copies onto every series, so
 # dashboards built for OTLP data (which filter on them) work on scraped data too.
 PROMOTED_RESOURCE_ATTRIBUTES: Final[tuple[str, ...]] = (

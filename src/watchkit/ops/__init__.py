@@ -28,18 +28,22 @@ from watchkit.ops._alertmanager import alertmanager
 from watchkit.ops._dashboard import dashboard
 from watchkit.ops._declare import capacity, service, slo, threshold
 from watchkit.ops._model import SLO, Capacity, Routing, Service, Threshold
+from watchkit.ops._report import Report, SLOCompliance, report
 from watchkit.ops._rules import rules
 
 __all__ = [  # noqa: RUF022 - plain sorted(), as the public-API test checks
     "Capacity",
+    "Report",
     "Routing",
     "SLO",
+    "SLOCompliance",
     "Service",
     "Threshold",
     "alertmanager",
     "capacity",
     "dashboard",
     "load_yaml",
+    "report",
     "rules",
     "service",
     "slo",

@@ -9,13 +9,14 @@ provisioned dashboards are migrated forward from a pinned ``schemaVersion``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 from watchkit.ops import _promnames as names
 from watchkit.ops._model import Service
 from watchkit.ops._rules import RECORD_PREFIX
 
-__all__ = ["SCHEMA_VERSION", "dashboard", "panel_queries"]
+__all__ = ["SCHEMA_VERSION", "SECTIONS", "dashboard", "panel_queries"]
 
 SCHEMA_VERSION: Final = 39
 _DS: Final = {"type": "prometheus", "uid": "${datasource}"}
@@ -89,13 +90,13 @@ def _levels(service: Service, kind: str) -> tuple[float | None, float | None]:
     return None, None
 
 
-def _panels(service: Service) -> list[dict[str, Any]]:
+def _overview(service: Service) -> list[dict[str, Any]]:
     http = names.HTTP_DURATION
     five = f'{names.LABEL_STATUS}=~"5.."'
     lat_warn, lat_crit = _levels(service, "latency")
     err_warn, err_crit = _levels(service, "error_ratio")
     route = names.LABEL_ROUTE
-    panels: list[dict[str, Any]] = [
+    return [
         _row("Service overview"),
         _timeseries(
             "Request rate", "reqps",
@@ -131,6 +132,11 @@ def _panels(service: Service) -> list[dict[str, Any]]:
                 _target(_quantile(0.95, http, route), "", "C", instant=True),
             ],
         },
+    ]  # fmt: skip
+
+
+def _flows(service: Service) -> list[dict[str, Any]]:
+    return [
         _row("Flows and business metrics"),
         _timeseries(
             "Flows", "ops",
@@ -151,25 +157,118 @@ def _panels(service: Service) -> list[dict[str, Any]]:
                      f"{{{{{names.LABEL_EVENT_NAME}}}}}", "A")],
             description="Business events per second by name.",
         ),
-        _row("Database and dependencies"),
+    ]  # fmt: skip
+
+
+def _legend(*labels: str) -> str:
+    return " ".join(f"{{{{{label}}}}}" for label in labels)
+
+
+def _database(service: Service) -> list[dict[str, Any]]:
+    db, system = names.DB_DURATION, names.LABEL_DB_SYSTEM
+    error = f'{names.LABEL_ERROR_TYPE}!=""'
+    return [
+        _row("Database"),
+        _timeseries(
+            "Database operations", "ops",
+            [_target(_rate(f"{db}_count", system), _legend(system), "A"),
+             _target(_rate(f"{db}_count", system, error), _legend(system) + " errors", "B")],
+            description="Database operations per second, and the failed ones.",
+        ),
         _timeseries(
             "Database operation p95", "s",
-            [_target(_quantile(0.95, names.DB_DURATION, names.LABEL_DB_SYSTEM),
-                     f"{{{{{names.LABEL_DB_SYSTEM}}}}}", "A")],
+            [_target(_quantile(0.95, db, system), _legend(system), "A")],
             description="95th percentile of database operation durations.",
         ),
         _timeseries(
+            "Connection pools", "short",
+            [_target(f"sum by ({names.LABEL_DB_POOL}, {names.LABEL_DB_CONNECTION_STATE}) "
+                     f"({names.DB_CONNECTIONS}{_sel()})",
+                     _legend(names.LABEL_DB_POOL, names.LABEL_DB_CONNECTION_STATE), "A")],
+            description="Pool connections by state (pooled clients only).",
+        ),
+    ]  # fmt: skip
+
+
+def _cache(service: Service) -> list[dict[str, Any]]:
+    ops, cache = names.CACHE_OPERATIONS, names.LABEL_CACHE_NAME
+    hit = f'{names.LABEL_CACHE_RESULT}="hit"'
+    looked_up = f'{names.LABEL_CACHE_RESULT}=~"hit|miss"'
+    return [
+        _row("Cache"),
+        _timeseries(
+            "Cache hit ratio", "percentunit",
+            [_target(f"{_rate(ops, cache, hit)}\n/ {_rate(ops, cache, looked_up)}",
+                     _legend(cache), "A")],
+            description="Hits over hits and misses, per cache (watchkit.cache.operations).",
+            thresholds=_thresholds(("red", None), ("orange", 0.5), ("green", 0.8)),
+        ),
+        _timeseries(
+            "Cache operations", "ops",
+            [_target(_rate(ops, f"{cache}, {names.LABEL_CACHE_OPERATION}, "
+                                f"{names.LABEL_CACHE_RESULT}"),
+                     _legend(cache, names.LABEL_CACHE_OPERATION, names.LABEL_CACHE_RESULT), "A")],
+            description="Cache operations per second by cache, operation and result.",
+        ),
+        _timeseries(
+            "Cache operation p95", "s",
+            [_target(_quantile(0.95, names.CACHE_DURATION, cache), _legend(cache), "A")],
+            description="95th percentile of cache operation durations.",
+        ),
+    ]  # fmt: skip
+
+
+def _dependencies(service: Service) -> list[dict[str, Any]]:
+    client, server = names.HTTP_CLIENT_DURATION, names.LABEL_SERVER_ADDRESS
+    dep, peer = names.DEPENDENCY_DURATION, names.LABEL_PEER_SERVICE
+    error = f'{names.LABEL_ERROR_TYPE}!=""'
+    failed = f'{names.LABEL_DEPENDENCY_OUTCOME}="error"'
+    return [
+        _row("Dependencies"),
+        _timeseries(
             "Outbound HTTP p95", "s",
-            [_target(_quantile(0.95, names.HTTP_CLIENT_DURATION, names.LABEL_SERVER_ADDRESS),
-                     f"{{{{{names.LABEL_SERVER_ADDRESS}}}}}", "A")],
+            [_target(_quantile(0.95, client, server), _legend(server), "A")],
             description="95th percentile of outgoing HTTP requests, by server.",
         ),
+        _timeseries(
+            "Outbound HTTP error ratio", "percentunit",
+            [_target(f"{_rate(f'{client}_count', server, error)}\n/ "
+                     f"{_rate(f'{client}_count', server)}", _legend(server), "A")],
+            description="Share of outgoing HTTP requests that failed (error.type set), by server.",
+        ),
+        _timeseries(
+            "Dependency calls", "ops",
+            [_target(_rate(f"{dep}_count", f"{peer}, {names.LABEL_DEPENDENCY_OUTCOME}"),
+                     _legend(peer, names.LABEL_DEPENDENCY_OUTCOME), "A")],
+            description="Calls through watchkit.dependency per second, by dependency and outcome.",
+        ),
+        _timeseries(
+            "Dependency p95", "s",
+            [_target(_quantile(0.95, dep, peer), _legend(peer), "A")],
+            description="95th percentile duration of dependency calls.",
+        ),
+        _timeseries(
+            "Dependency error ratio", "percentunit",
+            [_target(f"{_rate(f'{dep}_count', peer, failed)}\n/ {_rate(f'{dep}_count', peer)}",
+                     _legend(peer), "A")],
+            description="Share of dependency calls that raised, by dependency.",
+        ),
+    ]  # fmt: skip
+
+
+def _runtime(service: Service) -> list[dict[str, Any]]:
+    cpu_warn, cpu_crit = _levels(service, "cpu")
+    mem_warn, mem_crit = _levels(service, "memory")
+    free = names.LABEL_FS_STATE + '="free"'
+    used = names.LABEL_MEMORY_STATE + '="used"'
+    return [
         _row("Runtime"),
         _timeseries(
             "CPU", "percentunit",
             [_target(f"max by (instance) ({names.CPU_UTILIZATION}{_sel()})", "{{instance}}", "A")],
             description="Process CPU utilisation.",
-            thresholds=_thresholds(("green", None), ("orange", 0.8), ("red", 0.9)),
+            thresholds=_thresholds(("green", None), ("orange", cpu_warn or 0.8),
+                                   ("red", cpu_crit or 0.9)),
         ),
         _timeseries(
             "Memory", "bytes",
@@ -177,12 +276,62 @@ def _panels(service: Service) -> list[dict[str, Any]]:
             description="Process memory in use.",
         ),
         _timeseries(
-            "Disk free", "bytes",
-            [_target(f"min by ({names.LABEL_FS_MOUNTPOINT}) ({names.FILESYSTEM_USAGE}"
-                     f"{_sel(names.LABEL_FS_STATE + '=' + chr(34) + 'free' + chr(34))})",
-                     f"{{{{{names.LABEL_FS_MOUNTPOINT}}}}}", "A")],
-            description="Free space per filesystem.",
+            "Host memory used", "percentunit",
+            [_target(f"max by (instance) ({names.SYSTEM_MEMORY_UTILIZATION}{_sel(used)})",
+                     "{{instance}}", "A")],
+            description="Host memory in use (system.memory.utilization; runtime system=True).",
+            thresholds=_thresholds(("green", None), ("orange", mem_warn or 0.8),
+                                   ("red", mem_crit or 0.9)),
         ),
+        _timeseries(
+            "Disk free", "bytes",
+            [_target(f"min by ({names.LABEL_FS_MOUNTPOINT}) ({names.FILESYSTEM_USAGE}{_sel(free)})",
+                     _legend(names.LABEL_FS_MOUNTPOINT), "A")],
+            description="Free space per filesystem (runtime system=True, filesystem_paths).",
+        ),
+    ]  # fmt: skip
+
+
+def _checks(service: Service) -> list[dict[str, Any]]:
+    check = names.LABEL_HEALTH_CHECK
+    journey, result = names.LABEL_JOURNEY, names.LABEL_SYNTHETIC_RESULT
+    # Synthetic runs come from a runner, not necessarily from a serving instance.
+    synthetic = (
+        "{" + f'{names.LABEL_SERVICE}="$service_name", '
+        f'{names.LABEL_ENVIRONMENT}=~"$deployment_environment_name"'
+    )
+    failed = f'{result}="fail"'
+    return [
+        _row("Health and synthetic checks"),
+        _timeseries(
+            "Health checks", "short",
+            [_target(f"min by ({check}) ({names.HEALTH_STATUS}{_sel()})", _legend(check), "A")],
+            description="Worst status of each check across instances: 1 pass, 0.5 warn, 0 fail.",
+            thresholds=_thresholds(("red", None), ("orange", 0.5), ("green", 1.0)),
+        ),
+        _timeseries(
+            "Synthetic runs", "short",
+            [_target(f"sum by ({journey}, {result}) "
+                     f"(increase({names.SYNTHETIC_RUNS}{synthetic}}}[{_RI}]))",
+                     _legend(journey, result), "A"),
+             _target(f"sum by ({journey}) "
+                     f"(increase({names.SYNTHETIC_RUNS}{synthetic}, {failed}}}[{_RI}]))",
+                     _legend(journey) + " failed", "B")],
+            description="Journey runs by result (watchkit.synthetic.runs); run the journeys "
+                        "with the service's name so they show here.",
+        ),
+        _timeseries(
+            "Synthetic duration p95", "s",
+            [_target(f"histogram_quantile(0.95, sum by (le, {journey}) (rate("
+                     f"{names.SYNTHETIC_DURATION}_bucket{synthetic}}}[{_RI}])))",
+                     _legend(journey), "A")],
+            description="95th percentile of journey durations.",
+        ),
+    ]  # fmt: skip
+
+
+def _security(service: Service) -> list[dict[str, Any]]:
+    return [
         _row("Security"),
         _timeseries(
             "Login attempts", "ops",
@@ -193,24 +342,47 @@ def _panels(service: Service) -> list[dict[str, Any]]:
             description="Logins by outcome and brute-force alerts raised by LoginMonitor.",
         ),
     ]  # fmt: skip
-    if service.slos:
-        slo_sel = f'{{{names.LABEL_SERVICE}="$service_name"}}'
-        panels += [
-            _row("SLOs"),
-            _timeseries(
-                "Error budget remaining", "percentunit",
-                [_target(f"{RECORD_PREFIX}:error_budget_remaining:ratio{slo_sel}", "{{slo}}", "A")],
-                description="Share of each SLO's error budget left over its period.",
-                thresholds=_thresholds(("red", None), ("orange", 0.25), ("green", 0.5)),
-            ),
-            _timeseries(
-                "Burn rate (1h)", "short",
-                [_target(f"{RECORD_PREFIX}:burn_rate:ratio_rate1h{slo_sel}", "{{slo}}", "A")],
-                description="How many times faster than sustainable each budget burns.",
-                thresholds=_thresholds(("green", None), ("orange", 6.0), ("red", 14.4)),
-            ),
-        ]  # fmt: skip
-    return _layout(panels)
+
+
+def _slos(service: Service) -> list[dict[str, Any]]:
+    if not service.slos:
+        return []
+    slo_sel = f'{{{names.LABEL_SERVICE}="$service_name"}}'
+    return [
+        _row("SLOs"),
+        _timeseries(
+            "Error budget remaining", "percentunit",
+            [_target(f"{RECORD_PREFIX}:error_budget_remaining:ratio{slo_sel}", "{{slo}}", "A")],
+            description="Share of each SLO's error budget left over its period.",
+            thresholds=_thresholds(("red", None), ("orange", 0.25), ("green", 0.5)),
+        ),
+        _timeseries(
+            "Burn rate (1h)", "short",
+            [_target(f"{RECORD_PREFIX}:burn_rate:ratio_rate1h{slo_sel}", "{{slo}}", "A")],
+            description="How many times faster than sustainable each budget burns.",
+            thresholds=_thresholds(("green", None), ("orange", 6.0), ("red", 14.4)),
+        ),
+    ]  # fmt: skip
+
+
+# The dashboard's rows, in order. A new family of metrics (queues, active users)
+# gets a function here returning its row and panels, its names derived in
+# _promnames from semconv; the golden file and the end-to-end test then cover it.
+SECTIONS: Final[list[Callable[[Service], list[dict[str, Any]]]]] = [
+    _overview,
+    _flows,
+    _database,
+    _cache,
+    _dependencies,
+    _runtime,
+    _checks,
+    _security,
+    _slos,
+]
+
+
+def _panels(service: Service) -> list[dict[str, Any]]:
+    return _layout([panel for section in SECTIONS for panel in section(service)])
 
 
 def _layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:

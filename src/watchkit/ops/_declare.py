@@ -39,6 +39,8 @@ def slo(
     route: str | None = None,
     flow: str | None = None,
     db_system: str | None = None,
+    dependency: str | None = None,
+    journey: str | None = None,
     team: str | None = None,
     runbook_url: str | None = None,
     dashboard_url: str | None = None,
@@ -58,6 +60,9 @@ def slo(
         route: only this ``http.route``.
         flow: measure this watchkit flow (its ``error`` outcomes) instead of HTTP.
         db_system: measure database operations of this ``db.system.name``.
+        dependency: measure calls to this dependency (``service.peer.name``):
+            ``watchkit.dependency`` calls and outgoing HTTP requests to its hosts.
+        journey: measure the runs of this synthetic journey (its ``fail`` results).
         team: ``team`` label of the alerts.
         runbook_url: ``runbook_url`` annotation.
         dashboard_url: ``dashboard_url`` annotation.
@@ -90,6 +95,8 @@ def threshold(
     window: str | None = None,
     route: str | None = None,
     limit: float | str | None = None,
+    metric: str | None = None,
+    selector: Mapping[str, str] | None = None,
     team: str | None = None,
     runbook_url: str | None = None,
     dashboard_url: str | None = None,
@@ -102,15 +109,23 @@ def threshold(
 
     Args:
         name: the alert name, e.g. ``"HighLatency"``.
-        kind: ``"latency"``, ``"error_ratio"``, ``"cpu"``, ``"memory"`` or ``"brute_force"``.
+        kind: ``"latency"``, ``"error_ratio"``, ``"cpu"``, ``"memory"``,
+            ``"brute_force"``, ``"health"`` or ``"synthetic"``.
         warning: the warning level (latency: seconds or ``"200ms"``, a bucket
-            boundary; ratios: a fraction; brute_force: a count of alerts).
-        critical: the critical level, above ``warning``.
+            boundary; ratios: a fraction; brute_force: a count of alerts;
+            health: a check status, ``"warn"`` or ``"fail"``; synthetic: a count
+            of failed journey runs).
+        critical: the critical level, above ``warning`` (health: ``"fail"``).
         for_: how long the condition must hold (``"5m"``).
         quantile: for ``latency``: the quantile compared (0.95).
-        window: rate window (``"5m"``; ``"10m"`` for brute_force).
+        window: rate window (``"5m"``; ``"10m"`` for brute_force, ``"15m"`` for synthetic).
         route: only this ``http.route`` (latency and error_ratio).
         limit: for ``memory``: the memory limit (bytes or ``"512MiB"``).
+        metric: for ``kind="metric"``: the watched metric's OpenTelemetry name,
+            e.g. ``"watchkit.flow.active"``; gauges are compared as they are,
+            counters as a rate per second over ``window``, histograms by ``quantile``.
+        selector: for ``kind="metric"``: attribute values the series must have,
+            e.g. ``{"flow.name": "checkout"}``.
         team: ``team`` label.
         runbook_url: ``runbook_url`` annotation.
         dashboard_url: ``dashboard_url`` annotation.

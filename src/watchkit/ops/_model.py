@@ -29,7 +29,11 @@ __all__ = [
 
 SEVERITIES: Final = ("critical", "warning", "info")
 SLI_KINDS: Final = ("availability", "latency")
-THRESHOLD_KINDS: Final = ("latency", "error_ratio", "cpu", "memory", "brute_force")
+THRESHOLD_KINDS: Final = (
+    "latency", "error_ratio", "cpu", "memory", "brute_force", "health", "synthetic", "metric",
+)  # fmt: skip
+# Counted kinds: the value is a number of events within the window.
+_COUNTED: Final = ("brute_force", "synthetic")
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _DURATION_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -209,6 +213,9 @@ class SLO:
         flow: measure a watchkit flow instead of HTTP requests.
         db_system: measure database operations of this ``db.system.name``.
         routing: team, runbook and dashboard of its alerts.
+        dependency: measure calls to this ``service.peer.name`` (``watchkit.dependency``
+            calls and outgoing HTTP requests mapped to it).
+        journey: measure the runs of this synthetic journey.
     """
 
     __module__ = "watchkit.ops"
@@ -222,6 +229,8 @@ class SLO:
     flow: str | None = None
     db_system: str | None = None
     routing: Routing = field(default_factory=Routing)
+    dependency: str | None = None
+    journey: str | None = None
 
     @property
     def budget(self) -> float:
@@ -230,11 +239,15 @@ class SLO:
 
     @property
     def source(self) -> str:
-        """``"http"``, ``"flow"`` or ``"db"``: which instrument the SLI reads."""
-        if self.flow is not None:
-            return "flow"
-        if self.db_system is not None:
-            return "db"
+        """What the SLI reads: ``http``, ``flow``, ``db``, ``dependency`` or ``journey``."""
+        for source, value in (
+            ("flow", self.flow),
+            ("db", self.db_system),
+            ("dependency", self.dependency),
+            ("journey", self.journey),
+        ):
+            if value is not None:
+                return source
         return "http"
 
 
@@ -256,6 +269,8 @@ class Threshold:
         route: restrict ``latency``/``error_ratio`` to one ``http.route``.
         limit: for ``memory``: the memory limit in bytes.
         routing: team, runbook and dashboard of the alert.
+        metric: for ``metric``: the OpenTelemetry metric name.
+        selector: for ``metric``: attribute values the series must have.
     """
 
     __module__ = "watchkit.ops"
@@ -270,6 +285,8 @@ class Threshold:
     route: str | None = None
     limit: float | None = None
     routing: Routing = field(default_factory=Routing)
+    metric: str | None = None
+    selector: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -319,7 +336,8 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
     """An :class:`SLO` from keyword values, validated; ``index`` names it in errors."""
     where = f"slos[{index}]."
     _known(spec, where, {"name", "objective", "period", "sli", "latency", "route", "flow",
-                         "db_system", "team", "runbook_url", "dashboard_url", "summary",
+                         "db_system", "dependency", "journey", "team", "runbook_url",
+                         "dashboard_url", "summary",
                          "description", "labels"})  # fmt: skip
     if "name" not in spec:
         raise ConfigError(f"{where}name is required")
@@ -333,11 +351,15 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
     sli = spec.get("sli", "availability")
     if sli not in SLI_KINDS:
         raise _fail(f"{where}sli", sli, "one of: " + ", ".join(repr(k) for k in SLI_KINDS))
-    sources = [key for key in ("flow", "db_system") if spec.get(key) is not None]
+    kinds = ("flow", "db_system", "dependency", "journey")
+    sources = [key for key in kinds if spec.get(key) is not None]
     if len(sources) > 1 or (sources and spec.get("route") is not None):
-        raise ConfigError(f"{where}: give at most one of route, flow, db_system")
-    for key in ("route", "flow", "db_system"):
+        raise ConfigError(f"{where}: give at most one of route, {', '.join(kinds)}")
+    for key in ("route", *kinds):
         _text(spec.get(key), f"{where}{key}")
+    if sources == ["dependency"]:
+        # Outgoing HTTP requests are recorded on the semconv buckets whatever is configured.
+        buckets = [b for b in buckets if b in semconv.SEMCONV_DURATION_BUCKETS]
     latency: float | None = None
     if sli == "latency":
         if spec.get("latency") is None:
@@ -347,7 +369,8 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
         raise ConfigError(f"{where}latency is only accepted when sli is 'latency'")
     routing = Routing.build(where, **_routing_fields(spec))
     return SLO(name, objective, period, sli, latency, spec.get("route"), spec.get("flow"),
-               spec.get("db_system"), routing)  # fmt: skip
+               spec.get("db_system"), routing, spec.get("dependency"),
+               spec.get("journey"))  # fmt: skip
 
 
 def check_boundary(value: object, where: str, buckets: Sequence[float]) -> float:
@@ -372,8 +395,8 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
     """A :class:`Threshold` from keyword values, validated; ``index`` names it in errors."""
     where = f"thresholds[{index}]."
     _known(spec, where, {"name", "kind", "warning", "critical", "for", "quantile", "window",
-                         "route", "limit", "team", "runbook_url", "dashboard_url", "summary",
-                         "description", "labels"})  # fmt: skip
+                         "route", "limit", "metric", "selector", "team", "runbook_url",
+                         "dashboard_url", "summary", "description", "labels"})  # fmt: skip
     if "name" not in spec:
         raise ConfigError(f"{where}name is required")
     name = _name(spec["name"], f"{where}name")
@@ -389,16 +412,32 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
             values[level] = None
         elif kind == "latency":
             values[level] = check_boundary(raw, f"{where}{level}", buckets)
-        elif kind == "brute_force":
+        elif kind in _COUNTED:
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-                raise _fail(f"{where}{level}", raw, "a count >= 0 (alerts within the window)")
+                what = "alerts" if kind == "brute_force" else "failed runs"
+                raise _fail(f"{where}{level}", raw, f"a count >= 0 ({what} within the window)")
             values[level] = float(raw)
+        elif kind == "metric":
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+                raise _fail(f"{where}{level}", raw, "a number in the metric's unit")
+            values[level] = float(raw)
+        elif kind == "health":
+            statuses = {k: v for k, v in semconv.HEALTH_STATUS_VALUES.items() if k != "pass"}
+            if raw not in statuses:
+                raise _fail(f"{where}{level}", raw, "a check status: 'warn' or 'fail'")
+            values[level] = statuses[raw]
         else:
             values[level] = _fraction(raw, f"{where}{level}", example="0.8 for 80 %")
     warning, critical = values["warning"], values["critical"]
-    if warning is not None and critical is not None and not warning < critical:
+    # A health status alerts at or below its value, so its warning is the higher one.
+    if (
+        warning is not None
+        and critical is not None
+        and not (warning > critical if kind == "health" else warning < critical)
+    ):
         raise ConfigError(
-            f"{where}warning = {spec.get('warning')!r} must be below "
+            f"{where}warning = {spec.get('warning')!r} must be "
+            f"{'less severe than' if kind == 'health' else 'below'} "
             f"critical = {spec.get('critical')!r}"
         )
     quantile = _fraction(spec.get("quantile", 0.95), f"{where}quantile", example="0.95")
@@ -411,7 +450,8 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         raise ConfigError(f"{where}limit is only accepted for kind 'memory'")
     if spec.get("route") is not None and kind not in ("latency", "error_ratio"):
         raise ConfigError(f"{where}route is only accepted for kinds 'latency' and 'error_ratio'")
-    default_window = "10m" if kind == "brute_force" else "5m"
+    metric, selector = _metric_fields(spec, where, kind)
+    default_window = {"brute_force": "10m", "synthetic": "15m"}.get(kind, "5m")
     return Threshold(
         name=name,
         kind=kind,
@@ -423,7 +463,32 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         route=_text(spec.get("route"), f"{where}route"),
         limit=limit,
         routing=Routing.build(where, **_routing_fields(spec)),
+        metric=metric,
+        selector=selector,
     )
+
+
+def _metric_fields(
+    spec: Mapping[str, Any], where: str, kind: str
+) -> tuple[str | None, dict[str, str]]:
+    """``metric`` and ``selector`` of a ``kind="metric"`` threshold, validated."""
+    from watchkit.ops._promnames import THRESHOLD_METRICS
+
+    metric, selector = spec.get("metric"), spec.get("selector") or {}
+    if kind != "metric":
+        for key in ("metric", "selector"):
+            if spec.get(key):
+                raise ConfigError(f"{where}{key} is only accepted for kind 'metric'")
+        return None, {}
+    if metric not in THRESHOLD_METRICS:
+        raise _fail(f"{where}metric", metric, "one of: " + ", ".join(sorted(THRESHOLD_METRICS)))
+    if not isinstance(selector, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in selector.items()
+    ):
+        raise _fail(
+            f"{where}selector", selector, 'attribute values, e.g. {"flow.name": "checkout"}'
+        )
+    return metric, dict(selector)
 
 
 def build_capacity(spec: Mapping[str, Any]) -> Capacity:

@@ -96,6 +96,16 @@ MEMORY_USAGE: Final = gauge(semconv.PROCESS_MEMORY_USAGE, semconv.UNIT_BYTES)
 FILESYSTEM_USAGE: Final = gauge(semconv.SYSTEM_FILESYSTEM_USAGE, semconv.UNIT_BYTES)
 FLOW_ACTIVE: Final = gauge(semconv.FLOW_ACTIVE, semconv.FLOW_ACTIVE_UNIT)
 EVENTS: Final = counter(semconv.EVENTS, semconv.EVENTS_UNIT)
+DEPENDENCY_DURATION: Final = histogram(semconv.WATCHKIT_DEPENDENCY_DURATION, semconv.UNIT_SECONDS)
+CACHE_OPERATIONS: Final = counter(
+    semconv.WATCHKIT_CACHE_OPERATIONS, semconv.WATCHKIT_CACHE_OPERATIONS_UNIT
+)
+CACHE_DURATION: Final = histogram(semconv.WATCHKIT_CACHE_OPERATION_DURATION, semconv.UNIT_SECONDS)
+DB_CONNECTIONS: Final = gauge(semconv.DB_CLIENT_CONNECTION_COUNT, semconv.UNIT_CONNECTIONS)
+SYSTEM_MEMORY_UTILIZATION: Final = gauge(semconv.SYSTEM_MEMORY_UTILIZATION, semconv.UNIT_RATIO)
+HEALTH_STATUS: Final = gauge(semconv.HEALTH_CHECK_STATUS, semconv.UNIT_RATIO)
+SYNTHETIC_RUNS: Final = counter(semconv.SYNTHETIC_RUNS, semconv.SYNTHETIC_RUNS_UNIT)
+SYNTHETIC_DURATION: Final = histogram(semconv.SYNTHETIC_DURATION, semconv.UNIT_SECONDS)
 
 LABEL_SERVICE: Final = label(semconv.SERVICE_NAME)
 LABEL_SERVICE_NAMESPACE: Final = label(semconv.SERVICE_NAMESPACE)
@@ -112,3 +122,41 @@ LABEL_SERVER_ADDRESS: Final = label(semconv.SERVER_ADDRESS)
 LABEL_ALERT_KIND: Final = label(semconv.SECURITY_ALERT_KIND)
 LABEL_FS_STATE: Final = label(semconv.SYSTEM_FILESYSTEM_STATE)
 LABEL_FS_MOUNTPOINT: Final = label(semconv.SYSTEM_FILESYSTEM_MOUNTPOINT)
+LABEL_PEER_SERVICE: Final = label(semconv.SERVICE_PEER_NAME)
+LABEL_DEPENDENCY_OUTCOME: Final = label(semconv.WATCHKIT_DEPENDENCY_OUTCOME)
+LABEL_CACHE_NAME: Final = label(semconv.CACHE_NAME)
+LABEL_CACHE_OPERATION: Final = label(semconv.CACHE_OPERATION)
+LABEL_CACHE_RESULT: Final = label(semconv.CACHE_RESULT)
+LABEL_DB_POOL: Final = label(semconv.DB_CLIENT_CONNECTION_POOL_NAME)
+LABEL_DB_CONNECTION_STATE: Final = label(semconv.DB_CLIENT_CONNECTION_STATE)
+LABEL_HEALTH_CHECK: Final = label(semconv.HEALTH_CHECK_NAME)
+LABEL_HEALTH_KIND: Final = label(semconv.HEALTH_CHECK_KIND)
+LABEL_JOURNEY: Final = label(semconv.SYNTHETIC_JOURNEY)
+LABEL_SYNTHETIC_RESULT: Final = label(semconv.SYNTHETIC_RESULT)
+LABEL_MEMORY_STATE: Final = label(semconv.SYSTEM_MEMORY_STATE)
+
+# What a `kind="metric"` threshold may watch: the OpenTelemetry name, its
+# Prometheus series and how the threshold reads it (a gauge's value, a
+# counter's rate per second, a histogram's quantile). A new metric family
+# (queues, active users) adds its rows here.
+THRESHOLD_METRICS: Final[dict[str, tuple[str, str]]] = {
+    semconv.HTTP_SERVER_REQUEST_DURATION: (HTTP_DURATION, "histogram"),
+    semconv.FLOW_DURATION: (FLOW_DURATION, "histogram"),
+    semconv.DB_CLIENT_OPERATION_DURATION: (DB_DURATION, "histogram"),
+    semconv.HTTP_CLIENT_REQUEST_DURATION: (HTTP_CLIENT_DURATION, "histogram"),
+    semconv.WATCHKIT_DEPENDENCY_DURATION: (DEPENDENCY_DURATION, "histogram"),
+    semconv.WATCHKIT_CACHE_OPERATION_DURATION: (CACHE_DURATION, "histogram"),
+    semconv.SYNTHETIC_DURATION: (SYNTHETIC_DURATION, "histogram"),
+    semconv.EVENTS: (EVENTS, "counter"),
+    semconv.SECURITY_ALERTS: (SECURITY_ALERTS, "counter"),
+    semconv.SECURITY_LOGIN_ATTEMPTS: (SECURITY_LOGIN_ATTEMPTS, "counter"),
+    semconv.WATCHKIT_CACHE_OPERATIONS: (CACHE_OPERATIONS, "counter"),
+    semconv.SYNTHETIC_RUNS: (SYNTHETIC_RUNS, "counter"),
+    semconv.PROCESS_CPU_UTILIZATION: (CPU_UTILIZATION, "gauge"),
+    semconv.PROCESS_MEMORY_USAGE: (MEMORY_USAGE, "gauge"),
+    semconv.SYSTEM_MEMORY_UTILIZATION: (SYSTEM_MEMORY_UTILIZATION, "gauge"),
+    semconv.SYSTEM_FILESYSTEM_USAGE: (FILESYSTEM_USAGE, "gauge"),
+    semconv.FLOW_ACTIVE: (FLOW_ACTIVE, "gauge"),
+    semconv.HEALTH_CHECK_STATUS: (HEALTH_STATUS, "gauge"),
+    semconv.DB_CLIENT_CONNECTION_COUNT: (DB_CONNECTIONS, "gauge"),
+}

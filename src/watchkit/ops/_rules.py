@@ -20,7 +20,7 @@ from typing import Any, Final
 from watchkit.ops import _promnames as names
 from watchkit.ops._model import SLO, Routing, Service, Threshold, format_duration
 
-__all__ = ["RECORD_PREFIX", "burn_windows", "rules", "selector", "sli_queries"]
+__all__ = ["RECORD_PREFIX", "burn_windows", "rules", "selector", "sli_counts", "sli_queries"]
 
 RECORD_PREFIX: Final = "watchkit_slo"
 _BASE_PERIOD: Final = 30 * 86400.0
@@ -66,9 +66,20 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def sli_queries(service: Service, slo: SLO, window: str) -> str:
-    """The error ratio of ``slo`` over ``window`` (bad events / all events)."""
-    if slo.source == "flow":
+def sli_counts(service: Service, slo: SLO, window: str, function: str = "rate") -> tuple[str, str]:
+    """(bad, all) events of ``slo`` over ``window``: ``function`` is ``rate`` or ``increase``.
+
+    ``bad`` is empty (no series) rather than 0 when nothing failed; callers add
+    ``or vector(0)`` where an absent series must count as none.
+    """
+    if slo.source == "dependency":
+        return _dependency_counts(service, slo, window, function)
+    if slo.source == "journey":
+        assert slo.journey is not None
+        metric = names.SYNTHETIC_DURATION
+        extra = [f'{names.LABEL_JOURNEY}="{_escape(slo.journey)}"']
+        bad = f'{names.LABEL_SYNTHETIC_RESULT}="fail"'
+    elif slo.source == "flow":
         assert slo.flow is not None
         metric, extra = names.FLOW_DURATION, [f'{names.LABEL_FLOW_NAME}="{_escape(slo.flow)}"']
         bad = f'{names.LABEL_FLOW_OUTCOME}="error"'
@@ -82,15 +93,43 @@ def sli_queries(service: Service, slo: SLO, window: str) -> str:
         if slo.route is not None:
             extra.append(f'{names.LABEL_ROUTE}="{_escape(slo.route)}"')
         bad = f'{names.LABEL_STATUS}=~"5.."'
-    total = f"sum(rate({metric}_count{selector(service, *extra)}[{window}]))"
+    total = f"sum({function}({metric}_count{selector(service, *extra)}[{window}]))"
     if slo.sli == "latency":
         assert slo.latency is not None
         good_sel = selector(service, *extra, names.le_matcher(slo.latency))
-        good = f"sum(rate({metric}_bucket{good_sel}[{window}]))"
-        return f"({total} - {good}) / {total}"
-    errors = f"sum(rate({metric}_count{selector(service, *extra, bad)}[{window}]))"
+        good = f"sum({function}({metric}_bucket{good_sel}[{window}]))"
+        return f"({total} - {good})", total
+    return f"sum({function}({metric}_count{selector(service, *extra, bad)}[{window}]))", total
+
+
+def _dependency_counts(service: Service, slo: SLO, window: str, function: str) -> tuple[str, str]:
+    """A dependency is called through ``watchkit.dependency`` and/or over HTTP: count both.
+
+    One selector over both histograms (by ``__name__``), so a dependency reached
+    only one way still counts; both set ``error.type`` on a failed call.
+    """
+    assert slo.dependency is not None
+    peer = f'{names.LABEL_PEER_SERVICE}="{_escape(slo.dependency)}"'
+
+    def both(suffix: str, *extra: str) -> str:
+        metrics = f"{names.DEPENDENCY_DURATION}_{suffix}|{names.HTTP_CLIENT_DURATION}_{suffix}"
+        sel = selector(service, f'__name__=~"{metrics}"', peer, *extra)
+        return f"sum({function}({sel}[{window}]))"
+
+    total = both("count")
+    if slo.sli == "latency":
+        assert slo.latency is not None
+        return f"({total} - {both('bucket', names.le_matcher(slo.latency))})", total
+    return both("count", f'{names.LABEL_ERROR_TYPE}!=""'), total
+
+
+def sli_queries(service: Service, slo: SLO, window: str) -> str:
+    """The error ratio of ``slo`` over ``window`` (bad events / all events)."""
+    bad, total = sli_counts(service, slo, window)
+    if slo.sli == "latency":
+        return f"{bad} / {total}"
     # No error series at all is a ratio of 0, not an absent one.
-    return f"({errors} or vector(0)) / {total}"
+    return f"({bad} or vector(0)) / {total}"
 
 
 def _annotations(routing: Routing, summary: str, description: str) -> dict[str, str]:
@@ -239,6 +278,26 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
             "process memory is {{ $value | humanizePercentage }}"
             f" of its {_size(threshold.limit)} limit (threshold {_number(value * 100)} %)",
         )
+    if threshold.kind == "metric":
+        return _metric_expr(service, threshold, value, window)
+    if threshold.kind == "health":
+        check = names.LABEL_HEALTH_CHECK
+        status = "warn or worse" if value > 0 else "fail"
+        return (
+            f"min by ({names.LABEL_SERVICE}, {check}) ({names.HEALTH_STATUS}{selector(service)})"
+            f" <= {_number(value)}",
+            f"health check {{{{ $labels.{check} }}}} is {status} on at least one instance "
+            "(status {{ $value }}: 1 pass, 0.5 warn, 0 fail)",
+        )
+    if threshold.kind == "synthetic":
+        journey = names.LABEL_JOURNEY
+        sel = selector(service, f'{names.LABEL_SYNTHETIC_RESULT}="fail"')
+        return (
+            f"sum by ({names.LABEL_SERVICE}, {journey}) "
+            f"(increase({names.SYNTHETIC_RUNS}{sel}[{window}])) > {_number(value)}",
+            f"synthetic journey {{{{ $labels.{journey} }}}} failed "
+            f"{{{{ $value | humanize }}}} times within {window} (threshold {_number(value)})",
+        )
     # brute_force: LoginMonitor does the per-IP counting in process (an IP is
     # never a metric label) and counts one alert per hammered IP or user.
     sel = selector(service, f'{names.LABEL_ALERT_KIND}="brute_force"')
@@ -247,6 +306,28 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
         f" > {_number(value)}",
         "{{ $value | humanize }} IPs or users crossed the failed-login limit within "
         f"{window} (security.brute_force_suspected log records name them)",
+    )
+
+
+def _metric_expr(
+    service: Service, threshold: Threshold, value: float, window: str
+) -> tuple[str, str]:
+    assert threshold.metric is not None
+    series, reading = names.THRESHOLD_METRICS[threshold.metric]
+    matchers = [f'{names.label(k)}="{_escape(v)}"' for k, v in threshold.selector.items()]
+    sel, by = selector(service, *matchers), names.LABEL_SERVICE
+    if reading == "gauge":
+        expr, what = f"max by ({by}) ({series}{sel})", threshold.metric
+    elif reading == "counter":
+        expr = f"sum by ({by}) (rate({series}{sel}[{window}]))"
+        what = f"the rate of {threshold.metric} over {window}"
+    else:
+        q = _number(threshold.quantile)
+        expr = f"histogram_quantile({q}, sum by (le, {by}) (rate({series}_bucket{sel}[{window}])))"
+        what = f"p{_number(threshold.quantile * 100)} of {threshold.metric} over {window}"
+    return (
+        f"{expr} > {_number(value)}",
+        f"{what} is {{{{ $value | humanize }}}} (threshold {_number(value)})",
     )
 
 

@@ -1,0 +1,1 @@
+"""The food-delivery service's operations files, generated from ``ops.yaml``."""
