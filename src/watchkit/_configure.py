@@ -39,7 +39,6 @@ class Telemetry:
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         self._active = True
-        assert pipeline.settings is not None
         self.settings: _settings.Settings = pipeline.settings
         self.tracer_provider: trace.TracerProvider = pipeline.tracer_provider
         self.meter_provider: metrics.MeterProvider = pipeline.meter_provider

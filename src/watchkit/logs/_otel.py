@@ -93,8 +93,7 @@ class OTelExport:
         if pipeline is None or not pipeline.enabled:
             self._active = False
         else:
-            # settings is None under a test capture.
-            self._active = self.enabled or pipeline.settings is None
+            self._active = self.enabled or pipeline.capture
         self._generation = STATE.generation
 
     def _emit(self, event_dict: EventDict) -> None:
