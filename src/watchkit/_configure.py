@@ -11,10 +11,11 @@ from dataclasses import fields
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics, trace
 
+from watchkit._compose import build_pipeline
 from watchkit._internal import settings as _settings
 from watchkit._internal.diagnostics import ExportStats, export_health
 from watchkit._internal.guard import internal_logger
-from watchkit._internal.pipeline import build_pipeline, flush_pipeline, shutdown_pipeline
+from watchkit._internal.pipeline import flush_pipeline, shutdown_pipeline
 from watchkit._internal.state import STATE, Pipeline
 
 __all__ = ["Telemetry", "configure", "current", "force_flush", "is_configured", "shutdown"]

@@ -24,9 +24,8 @@ from opentelemetry import metrics, trace
 from watchkit._internal import fork
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import DEFAULT_DURATION_BUCKETS, SCOPE
-from watchkit._version import __version__
-
 from watchkit._internal.settings import Settings, resolve_or_defaults
+from watchkit._version import __version__
 
 __all__ = [
     "STATE",

@@ -101,5 +101,3 @@ def active_enter(method: str, scheme: str) -> Slot:
     slot = ACTIVE.slot(active_attributes(method, scheme), (method, scheme))
     ACTIVE.enter(slot)
     return slot
-
-
