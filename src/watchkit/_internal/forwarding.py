@@ -87,34 +87,29 @@ class ForwardingTracerProvider(trace.TracerProvider):
 
 
 # Metrics --------------------------------------------------------------------------------
-class _ForwardingCounter(metrics.Counter):
+class _Forwarded:
+    """A synchronous instrument of the current pipeline, rebuilt after each pipeline change."""
+
     def __init__(self, real: PerPipeline[Any]) -> None:
         self._real = real
 
+
+class _ForwardingCounter(_Forwarded, metrics.Counter):
     def add(self, amount: float, attributes: Attributes = None, context: Any = None) -> None:
         self._real.get().add(amount, attributes, context)
 
 
-class _ForwardingUpDownCounter(metrics.UpDownCounter):
-    def __init__(self, real: PerPipeline[Any]) -> None:
-        self._real = real
-
+class _ForwardingUpDownCounter(_Forwarded, metrics.UpDownCounter):
     def add(self, amount: float, attributes: Attributes = None, context: Any = None) -> None:
         self._real.get().add(amount, attributes, context)
 
 
-class _ForwardingHistogram(metrics.Histogram):
-    def __init__(self, real: PerPipeline[Any]) -> None:
-        self._real = real
-
+class _ForwardingHistogram(_Forwarded, metrics.Histogram):
     def record(self, amount: float, attributes: Attributes = None, context: Any = None) -> None:
         self._real.get().record(amount, attributes, context)
 
 
-class _ForwardingGauge(metrics._Gauge):
-    def __init__(self, real: PerPipeline[Any]) -> None:
-        self._real = real
-
+class _ForwardingGauge(_Forwarded, metrics._Gauge):
     def set(self, amount: float, attributes: Attributes = None, context: Any = None) -> None:
         self._real.get().set(amount, attributes, context)
 
