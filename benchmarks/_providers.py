@@ -52,9 +52,12 @@ class Providers:
 
     def install(self) -> None:
         """Route watchkit's telemetry to these providers."""
+        from watchkit._internal.settings import resolve_or_defaults
         from watchkit._internal.state import STATE, Pipeline
 
-        pipeline = Pipeline(self.tracer_provider, self.meter_provider, self.logger_provider)
+        pipeline = Pipeline(
+            self.tracer_provider, self.meter_provider, self.logger_provider, resolve_or_defaults()
+        )
         self._previous = STATE.set_override(pipeline)
 
     def uninstall(self) -> None:

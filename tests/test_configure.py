@@ -165,16 +165,24 @@ def test_existing_sdk_providers_are_reused_not_replaced() -> None:
 
 
 def test_globals_are_set_so_other_instrumentations_share_the_pipeline() -> None:
-    """Unset OpenTelemetry globals become watchkit's providers."""
+    """Unset OpenTelemetry globals become watchkit's forwarding providers, set once."""
     result = run_python(
         """
         from opentelemetry import trace, metrics
         from opentelemetry import _logs
         import watchkit
+        from watchkit._internal.forwarding import FORWARDING_CLASSES
         h = watchkit.configure(exporter="none")
-        assert trace.get_tracer_provider() is h.tracer_provider
-        assert metrics.get_meter_provider() is h.meter_provider
-        assert _logs.get_logger_provider() is h.logger_provider
+        globals_ = (trace.get_tracer_provider(), metrics.get_meter_provider(),
+                    _logs.get_logger_provider())
+        assert all(type(g) in FORWARDING_CLASSES for g in globals_), globals_
+        assert h.reused_providers == frozenset()
+        watchkit.shutdown()
+        h = watchkit.configure(exporter="none")
+        assert h.reused_providers == frozenset()  # its own forwarding globals are not adopted
+        again = (trace.get_tracer_provider(), metrics.get_meter_provider(),
+                 _logs.get_logger_provider())
+        assert all(a is b for a, b in zip(globals_, again))
         print("ok")
         """
     )

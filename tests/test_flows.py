@@ -25,6 +25,7 @@ from opentelemetry.trace import StatusCode
 import watchkit
 import watchkit.testing
 from tests.helpers import run_python
+from watchkit._internal.settings import resolve
 from watchkit._internal.state import STATE, Pipeline
 from watchkit.testing import TelemetryCapture
 
@@ -737,7 +738,9 @@ def test_active_zero_reaches_a_pipeline_after_it_stopped_being_current(
     still carry the 0 of a flow that ran in it (its last export happens after it is replaced).
     """
     reader = InMemoryMetricReader()
-    pipeline = Pipeline(TracerProvider(), MeterProvider(metric_readers=[reader]), LoggerProvider())
+    pipeline = Pipeline(
+        TracerProvider(), MeterProvider(metric_readers=[reader]), LoggerProvider(), resolve()
+    )
     previous = STATE.set_configured(pipeline)
     try:
         with watchkit.testing.capture():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tracemalloc
 from typing import Any
@@ -215,6 +216,56 @@ def test_cardinality_overflow_with_ten_thousand_user_ids(
     # allocations of other threads while the suite runs.
     assert grown < 1024 * 1024, f"memory grew by {grown} bytes"
     assert len(telemetry.metric_points("test.logins")) == 2001
+
+
+def test_configure_cardinality_limit_caps_every_instrument_with_one_warning_each() -> None:
+    """configure(cardinality_limit=3): each instrument keeps 3 attribute sets plus the overflow
+    series, and says so once, naming itself; a capture under that configuration does the same.
+    """
+    result = run_python(
+        """
+        import json, logging
+        from opentelemetry import metrics
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        import watchkit
+        from watchkit.testing import capture
+
+        warnings = []
+        class Keep(logging.Handler):
+            def emit(self, record):
+                if "cardinality limit" in record.getMessage():
+                    warnings.append(record.getMessage())
+        logging.getLogger("watchkit").addHandler(Keep())
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        watchkit.configure(exporter="none", cardinality_limit=3)
+        logins = watchkit.counter("app.logins")
+        sizes = watchkit.histogram("app.basket.size")
+        for i in range(10):
+            logins.add(1, {"user.id": f"u{i}"})
+            sizes.record(i, {"user.id": f"u{i}"})
+        points = {
+            m.name: sorted(json.dumps(dict(p.attributes)) for p in m.data.data_points)
+            for rm in reader.get_metrics_data().resource_metrics
+            for sm in rm.scope_metrics for m in sm.metrics
+        }
+        with capture() as captured:
+            for i in range(10):
+                logins.add(1, {"user.id": f"c{i}"})
+            under_capture = len(captured.metric_points("app.logins"))
+        print(json.dumps({"points": points, "warnings": warnings, "capture": under_capture}))
+        """
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    overflow = json.dumps({"otel.metric.overflow": True})
+    for name in ("app.logins", "app.basket.size"):
+        assert len(out["points"][name]) == 4 and overflow in out["points"][name], out
+    warned = [w for w in out["warnings"] if "'app.logins'" in w]
+    assert len(warned) == 2, out["warnings"]  # once in the configured pipeline, once in the capture
+    assert "'app.logins' reached its cardinality limit of 3" in warned[0]
+    assert len([w for w in out["warnings"] if "'app.basket.size'" in w]) == 1
+    assert out["capture"] == 4
 
 
 def test_cardinality_limit_comes_from_settings(

@@ -11,10 +11,11 @@ from dataclasses import fields
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics, trace
 
+from watchkit._compose import build_pipeline
 from watchkit._internal import settings as _settings
 from watchkit._internal.diagnostics import ExportStats, export_health
 from watchkit._internal.guard import internal_logger
-from watchkit._internal.pipeline import build_pipeline, flush_pipeline, shutdown_pipeline
+from watchkit._internal.pipeline import flush_pipeline, shutdown_pipeline
 from watchkit._internal.state import STATE, Pipeline
 
 __all__ = ["Telemetry", "configure", "current", "force_flush", "is_configured", "shutdown"]
@@ -39,7 +40,6 @@ class Telemetry:
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         self._active = True
-        assert pipeline.settings is not None
         self.settings: _settings.Settings = pipeline.settings
         self.tracer_provider: trace.TracerProvider = pipeline.tracer_provider
         self.meter_provider: metrics.MeterProvider = pipeline.meter_provider

@@ -55,6 +55,7 @@ from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from watchkit._internal.guard import report
+from watchkit._internal.scopes import SyncScope
 from watchkit._internal.semconv import (
     ERROR_TYPE,
     ERROR_TYPE_OTHER,
@@ -166,7 +167,7 @@ class FlowRun:
 _CURRENT: ContextVar[FlowRun | None] = ContextVar("watchkit_flow_run", default=None)
 
 
-class Flow:
+class Flow(SyncScope[FlowRun]):
     """A named business flow; create with :func:`flow`.
 
     Use it as a decorator (``@flow``) or as a context manager (``with`` /
@@ -334,17 +335,6 @@ class Flow:
             return
         if run._recording:
             self._end(run, exc)
-
-    async def __aenter__(self) -> FlowRun:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"<watchkit.Flow {self.name!r}>"

@@ -45,7 +45,6 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
 from watchkit._internal import fork
-from watchkit._internal import settings as _settings
 from watchkit._internal.guard import internal_logger, report
 from watchkit._internal.semconv import (
     OTEL_METRIC_OVERFLOW,
@@ -53,7 +52,7 @@ from watchkit._internal.semconv import (
     SCOPE,
     UNIT_SECONDS,
 )
-from watchkit._internal.state import STATE, PerPipeline, bound, get_meter
+from watchkit._internal.state import STATE, PerPipeline, bound, current_settings, get_meter
 
 __all__ = [
     "Attributes",
@@ -89,7 +88,6 @@ _NAME_RULE_TEXT = (
 )
 _UNIT_RULE = re.compile(r"[\x20-\x7e]{0,63}")
 _OVERFLOW: Mapping[str, AttributeValue] = {OTEL_METRIC_OVERFLOW: True}
-_DEFAULT_CARDINALITY_LIMIT = 2000
 
 _registry_lock = threading.Lock()
 # Every instrument ever created (user-defined and watchkit's own), for the fork hook.
@@ -141,14 +139,7 @@ def _validate_buckets(buckets: Sequence[float] | None) -> tuple[float, ...] | No
 
 def cardinality_limit() -> int:
     """The attribute sets each instrument admits in the current pipeline."""
-    for pipeline in (STATE.pipeline, STATE.configured):
-        if pipeline is not None and pipeline.settings is not None:
-            return pipeline.settings.cardinality_limit
-    # Test capture without configure(): defaults plus WATCHKIT_CARDINALITY_LIMIT.
-    try:
-        return _settings.resolve().cardinality_limit
-    except Exception:
-        return _DEFAULT_CARDINALITY_LIMIT
+    return current_settings().cardinality_limit
 
 
 def attributes_key(attributes: Attributes) -> Any:

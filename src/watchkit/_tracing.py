@@ -37,6 +37,7 @@ from opentelemetry.util.types import AttributeValue
 
 from watchkit._internal import errors, semconv
 from watchkit._internal.guard import invalid_argument, report
+from watchkit._internal.scopes import SyncScope
 from watchkit._internal.semconv import ERROR_TYPE
 from watchkit._internal.state import STATE, bound, get_tracer
 from watchkit._internal.wrapping import instrument, unwrap_descriptor
@@ -369,7 +370,7 @@ def _valid_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-class SpanScope:
+class SpanScope(SyncScope[trace.Span]):
     """What :func:`span` returns: enter it with ``with`` or ``async with``.
 
     Entering starts the span and makes it current; the ``as`` target is the
@@ -424,17 +425,6 @@ class SpanScope:
                 span.end()
         except Exception:
             report("watchkit.span end")
-
-    async def __aenter__(self) -> trace.Span:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"<watchkit.SpanScope {self._name!r}>"

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from watchkit._internal.state import STATE
+from watchkit._internal.state import STATE, current_settings
 
 __all__ = [
     "BUILTIN_KEYS",
@@ -421,19 +421,7 @@ _lock = threading.Lock()
 
 
 def _configured_extras() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    pipeline = STATE.pipeline
-    settings = pipeline.settings if pipeline is not None else None
-    if settings is None and STATE.configured is not None:
-        # Under a test capture the configured pipeline's choices still apply.
-        settings = STATE.configured.settings
-    if settings is None:
-        from watchkit._exceptions import ConfigError
-        from watchkit._internal.settings import resolve
-
-        try:
-            settings = resolve()
-        except ConfigError:
-            return (), ()  # configure() reports bad variables; built-ins still apply
+    settings = current_settings()
     return settings.redact_keys, settings.redact_patterns
 
 

@@ -177,7 +177,9 @@ def test_export_check_warns_while_telemetry_is_dropped(registry):
     assert check().status == "pass"
     export_health.queue_full("traces", "http://127.0.0.1:4317", 3)
     assert check().status == "warn"
-    assert check().status == "pass"  # nothing new dropped since
+    assert check().status == "warn"  # a full queue is a failing export, until one succeeds
+    export_health.succeeded("traces", "http://127.0.0.1:4317", 1)
+    assert check().status == "pass"
 
 
 def test_redis_down_and_back_gives_503_then_200_and_two_log_lines(caplog):

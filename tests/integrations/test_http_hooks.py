@@ -187,9 +187,16 @@ def test_client_address_ignores_forwarding_headers_from_untrusted_peers(
 
 
 @pytest.mark.parametrize("server", ["werkzeug", "uvicorn"])
-def test_client_address_from_a_trusted_proxy(telemetry, clean_env, server):
+def test_client_address_from_a_trusted_proxy(clean_env, server):
     """Loopback configured as trusted proxy: the forwarded client is client.address."""
     clean_env.setenv("WATCHKIT_TRUSTED_PROXIES", "127.0.0.0/8")
+    with watchkit.testing.capture() as telemetry:  # its settings are read as it starts
+        _serve_behind_a_proxy(server)
+    (span,) = telemetry.spans()
+    assert span.attributes["client.address"] == "203.0.113.7"
+
+
+def _serve_behind_a_proxy(server: str) -> None:
     if server == "werkzeug":
         runner: object = WsgiThread(watchkit.instrument_flask(_flask_app()))
         path = "/menu/soup"
@@ -200,5 +207,3 @@ def test_client_address_from_a_trusted_proxy(telemetry, clean_env, server):
         headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}
         assert httpx.get(f"{running.url}{path}", headers=headers).status_code == 200
         time.sleep(0.05)
-    (span,) = telemetry.spans()
-    assert span.attributes["client.address"] == "203.0.113.7"

@@ -82,3 +82,21 @@ def test_plugin_is_registered_for_users_suites(pytester: pytest.Pytester) -> Non
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_a_capture_carries_real_settings(clean_env: pytest.MonkeyPatch) -> None:
+    """Every pipeline has settings: a capture takes the configured ones, else the environment's."""
+    clean_env.setenv("WATCHKIT_CARDINALITY_LIMIT", "7")
+    with capture():
+        assert STATE.pipeline is not None and STATE.pipeline.capture
+        assert STATE.pipeline.settings.cardinality_limit == 7
+    clean_env.setenv("WATCHKIT_CARDINALITY_LIMIT", "not a number")  # configure() reports it
+    with capture():
+        assert STATE.pipeline is not None
+        assert STATE.pipeline.settings.cardinality_limit == 2000
+    clean_env.delenv("WATCHKIT_CARDINALITY_LIMIT")
+    handle = watchkit.configure(exporter="none", redact_keys=["guest_email"])
+    with capture():
+        assert STATE.pipeline is not None
+        assert STATE.pipeline.settings is handle.settings
+        assert not STATE.configured or not STATE.configured.capture

@@ -594,7 +594,7 @@ def start_for_pipeline(pipeline: Pipeline) -> Callable[[], None]:
     """
     global _TRAIL
     settings = pipeline.settings
-    if settings is None or settings.exporter != "otlp":
+    if settings.exporter != "otlp":
         return lambda: None
     from watchkit._export.otlp import build_log_exporter
     from watchkit._internal.resource import build_resource

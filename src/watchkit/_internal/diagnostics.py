@@ -16,6 +16,7 @@ or query string, which may hold credentials.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -59,7 +60,7 @@ class ExportStats:
     exported: int = 0
     """Items (spans, metric export batches' data points, log records) accepted by the exporter."""
     dropped: int = 0
-    """Items lost because an export failed (collector down, refused, timed out)."""
+    """Items lost: an export failed (collector down, refused, timed out) or the queue was full."""
     failed_exports: int = 0
     """Export calls that failed."""
     quarantined: int = 0
@@ -68,10 +69,26 @@ class ExportStats:
 
 @dataclass
 class _Health:
+    """Export health: counts per signal, the failing state, and its rate-limited report.
+
+    Export is *failing* from the first item lost (an export call that failed, or
+    items dropped from a full queue: the SDK's exporters retry a short outage
+    inside one call, so a full queue is often the first sign) until the next
+    successful export. While failing, one warning a minute at most gives the
+    real totals, the same numbers as ``Telemetry.export_stats()``; the first
+    successful export after a warning says that delivery works again, with the
+    totals then. Drops that no warning reported yet (the minute was not over)
+    are reported by the next line, whichever it is.
+    """
+
     interval: float = 60.0
     stats: dict[str, ExportStats] = field(default_factory=dict)
     last_detail: str = ""
     failing: bool = False
+    announced: bool = False
+    """A warning was written for the current failing period (a recovery line is owed)."""
+    unreported: bool = False
+    """Items were dropped since the last line, which no line has reported yet."""
     last_warning: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,14 +98,29 @@ class _Health:
             found = self.stats.setdefault(signal, ExportStats())
         return found
 
+    def _totals(self) -> str:
+        dropped = {name: s.dropped for name, s in self.stats.items() if s.dropped}
+        return ", ".join(f"{n} {name}" for name, n in sorted(dropped.items())) or "nothing"
+
     def succeeded(self, signal: str, endpoint: str, count: int) -> None:
+        now = time.monotonic()
         with self.lock:
             self.stat(signal).exported += count
-            recovered = self.failing
             self.failing = False
+            recovered = self.announced or (
+                self.unreported and now - self.last_warning >= self.interval
+            )
+            if recovered:
+                if not self.announced:
+                    self.last_warning = now
+                self.announced = self.unreported = False
+                self.last_detail = ""
+            totals = self._totals()
         if recovered:
-            internal_logger.warning(
-                "watchkit: export to %s works again", display_endpoint(endpoint)
+            _warn(
+                "watchkit: export to %s works again; dropped so far: %s",
+                display_endpoint(endpoint),
+                totals,
             )
 
     def quarantined(self, signal: str, count: int) -> None:
@@ -110,21 +142,24 @@ class _Health:
             stat.dropped += count
             if export_failed:
                 stat.failed_exports += 1
-                self.failing = True
             elif not self.last_detail:
                 self.last_detail = "export queue full: telemetry is produced faster than exported"
+            self.failing = True
             due = now - self.last_warning >= self.interval
             if due:
                 self.last_warning = now
-            dropped = {name: s.dropped for name, s in self.stats.items() if s.dropped}
+                self.announced, self.unreported = True, False
+            else:
+                self.unreported = True
+            totals = self._totals()
             detail = self.last_detail
         if due:
-            internal_logger.warning(
+            _warn(
                 "watchkit: cannot export telemetry to %s (%s); dropped so far: %s. "
                 "The service keeps running; next report in %.0f s at the earliest.",
                 display_endpoint(endpoint),
                 detail or "no detail",
-                ", ".join(f"{n} {name}" for name, n in sorted(dropped.items())),
+                totals,
                 self.interval,
             )
 
@@ -143,9 +178,17 @@ class _Health:
 
     def _clear(self) -> None:
         self.stats.clear()
-        self.failing = False
+        self.failing = self.announced = self.unreported = False
         self.last_detail = ""
         self.last_warning = float("-inf")
+
+
+def _warn(message: str, *args: object) -> None:
+    # A drop is noticed on whatever thread produced the item, often one serving
+    # a request: its context (request_id, trace_id, contextvars bound through
+    # structlog) says nothing about the export, so the line is written from an
+    # empty context.
+    contextvars.Context().run(internal_logger.warning, message, *args)
 
 
 export_health = _Health()

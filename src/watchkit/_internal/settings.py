@@ -35,6 +35,7 @@ __all__ = [
     "Signal",
     "parse_key_values",
     "resolve",
+    "resolve_or_defaults",
 ]
 
 Signal = Literal["traces", "metrics", "logs"]
@@ -687,3 +688,15 @@ def resolve(
         audit_spool_dir=spool_dir,
         prometheus_port=port,
     )
+
+
+def resolve_or_defaults() -> Settings:
+    """The settings the environment gives, or the defaults if a variable is invalid.
+
+    For code that needs settings without configure() (a test capture, defaults
+    before configure): configure() is the place that reports a bad variable.
+    """
+    try:
+        return resolve()
+    except ConfigError:
+        return resolve(environ={})

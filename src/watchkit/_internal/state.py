@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics, trace
@@ -24,10 +24,8 @@ from opentelemetry import metrics, trace
 from watchkit._internal import fork
 from watchkit._internal.guard import report
 from watchkit._internal.semconv import DEFAULT_DURATION_BUCKETS, SCOPE
+from watchkit._internal.settings import Settings, resolve_or_defaults
 from watchkit._version import __version__
-
-if TYPE_CHECKING:
-    from watchkit._internal.settings import Settings
 
 __all__ = [
     "STATE",
@@ -35,6 +33,7 @@ __all__ = [
     "Pipeline",
     "State",
     "bound",
+    "current_settings",
     "get_logger",
     "get_meter",
     "get_tracer",
@@ -43,18 +42,25 @@ __all__ = [
 
 @dataclass
 class Pipeline:
-    """Providers in use, and what watchkit owns of them."""
+    """Providers in use, what watchkit owns of them, and the settings they were built for.
+
+    A test capture carries real settings too (the configured pipeline's, or the
+    environment's), so code reads ``pipeline.settings`` without asking whether
+    it runs under a capture.
+    """
 
     tracer_provider: trace.TracerProvider
     meter_provider: metrics.MeterProvider
     logger_provider: otel_logs.LoggerProvider
-    settings: Settings | None = None
+    settings: Settings
     duration_buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
     enabled: bool = True
     """False when switched off (OTEL_SDK_DISABLED): API calls skip their work."""
     owned: frozenset[str] = frozenset()
     """Signals whose providers watchkit created (and so flushes and shuts down)."""
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+    capture: bool = False
+    """A test capture: everything is recorded, whatever the exporter settings say."""
 
 
 class State:
@@ -179,6 +185,12 @@ class PerPipeline(Generic[_T]):
 def bound(factory: Callable[[], _T]) -> PerPipeline[_T]:
     """``PerPipeline(factory)``: pipeline-aware state in one line."""
     return PerPipeline(factory)
+
+
+def current_settings() -> Settings:
+    """The current pipeline's settings; before configure(), the environment's (or defaults)."""
+    pipeline = STATE.pipeline
+    return resolve_or_defaults() if pipeline is None else pipeline.settings
 
 
 def get_tracer(scope: str = SCOPE) -> trace.Tracer:

@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry._logs import Logger, SeverityNumber
 
 from watchkit._internal import guard, semconv
-from watchkit._internal.state import STATE, get_logger
+from watchkit._internal.state import STATE, PerPipeline, bound, get_logger
 from watchkit.logs._processors import OWN_KEYS, EventDict, stacktrace
 
 __all__ = ["SEVERITY", "OTelExport", "to_attribute"]
@@ -62,6 +62,16 @@ def to_attribute(value: Any, depth: int = 0) -> Any:
         return f"<unrepresentable {type(value).__name__}>"
 
 
+class _Binding:
+    """What one pipeline gives the export: whether it is on, and its loggers by name."""
+
+    __slots__ = ("active", "loggers")
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.loggers: dict[str, Logger] = {}
+
+
 class OTelExport:
     """Emit each event as an OpenTelemetry LogRecord, then pass it on unchanged.
 
@@ -73,41 +83,33 @@ class OTelExport:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._generation = -1
-        self._active = False
-        self._loggers: dict[str, Logger] = {}
+        self._binding: PerPipeline[_Binding] = bound(self._bind)
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-        if self._generation != STATE.generation:
-            self._rebind()
-        if self._active:
+        binding = self._binding.get()
+        if binding.active:
             try:
-                self._emit(event_dict)
+                self._emit(binding.loggers, event_dict)
             except Exception:
                 guard.report("watchkit.logs.otel_export")
         return event_dict
 
-    def _rebind(self) -> None:
+    def _bind(self) -> _Binding:
         pipeline = STATE.pipeline
-        self._loggers = {}
-        if pipeline is None or not pipeline.enabled:
-            self._active = False
-        else:
-            # settings is None under a test capture.
-            self._active = self.enabled or pipeline.settings is None
-        self._generation = STATE.generation
+        active = pipeline is not None and pipeline.enabled and (self.enabled or pipeline.capture)
+        return _Binding(active)
 
-    def _emit(self, event_dict: EventDict) -> None:
+    def _emit(self, loggers: dict[str, Logger], event_dict: EventDict) -> None:
         name = event_dict.get("logger") or semconv.SCOPE
         if not isinstance(name, str):
             name = str(name)
-        otel_logger = self._loggers.get(name)
+        otel_logger = loggers.get(name)
         if otel_logger is None:
             if name.startswith(_NOT_EXPORTED):
                 return
             otel_logger = get_logger(name)
-            if len(self._loggers) < 1000:
-                self._loggers[name] = otel_logger
+            if len(loggers) < 1000:
+                loggers[name] = otel_logger
         severity = SEVERITY.get(event_dict.get("level", "info"), SEVERITY["info"])
         attributes: dict[str, Any] = {}
         for key, value in event_dict.items():

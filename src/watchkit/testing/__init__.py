@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from watchkit._internal.settings import resolve_or_defaults
 from watchkit._internal.state import STATE, Pipeline
 
 __all__ = ["HistogramSummary", "TelemetryCapture", "capture"]
@@ -75,14 +76,21 @@ class TelemetryCapture:
         self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.log_exporter))
 
     def pipeline(self) -> Pipeline:
-        """The pipeline that routes watchkit's telemetry here."""
+        """The pipeline that routes watchkit's telemetry here.
+
+        Its settings are the configured pipeline's (so ``configure(redact_keys=...)``
+        still applies under a capture), or the environment's before configure().
+        """
+        configured = STATE.configured
+        settings = resolve_or_defaults() if configured is None else configured.settings
         return Pipeline(
             self.tracer_provider,
             self.meter_provider,
             self.logger_provider,
-            settings=None,
-            duration_buckets=STATE.duration_buckets,
+            settings=settings,
+            duration_buckets=settings.duration_buckets,
             owned=frozenset({"traces", "metrics", "logs"}),
+            capture=True,
         )
 
     # Spans ------------------------------------------------------------------

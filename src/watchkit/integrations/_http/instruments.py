@@ -7,12 +7,11 @@ a request pays one integer comparison to get them.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from watchkit._exceptions import ConfigError
 from watchkit._internal import semconv
 from watchkit._internal.proxies import TrustedProxies
-from watchkit._internal.state import STATE, PerPipeline, bound, get_tracer
+from watchkit._internal.state import STATE, PerPipeline, bound, current_settings, get_tracer
 from watchkit._metrics import Histogram, InFlight, Slot
 from watchkit.integrations._http.attributes import active_attributes, clear_caches
 from watchkit.integrations._http.headers import QUERY_KEYS
@@ -47,12 +46,11 @@ class Instruments:
 
         self.enabled = STATE.enabled
         self.tracer: trace.Tracer = get_tracer()
-        settings = _settings()
-        excluded = settings.excluded_urls if settings is not None else ()
-        self.excluded: re.Pattern[str] | None = compile_patterns(excluded)
-        self.proxies = TrustedProxies(getattr(settings, "trusted_proxies", ()))
-        redact_keys = settings.redact_keys if settings is not None else ()
-        patterns = settings.redact_patterns if settings is not None else ()
+        settings = current_settings()
+        self.excluded: re.Pattern[str] | None = compile_patterns(settings.excluded_urls)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        redact_keys = settings.redact_keys
+        patterns = settings.redact_patterns
         # Keys for url.query; value patterns (bearer tokens, JWTs, cards and the
         # configured ones) for url.query and the captured header values.
         self.redactor: Redactor
@@ -103,18 +101,3 @@ def active_enter(method: str, scheme: str) -> Slot:
     slot = ACTIVE.slot(active_attributes(method, scheme), (method, scheme))
     ACTIVE.enter(slot)
     return slot
-
-
-def _settings() -> Any:
-    pipeline = STATE.pipeline
-    settings = pipeline.settings if pipeline is not None else None
-    if settings is None and STATE.configured is not None:
-        settings = STATE.configured.settings  # under a test capture
-    if settings is None:
-        from watchkit._internal.settings import resolve
-
-        try:
-            settings = resolve()
-        except ConfigError:  # configure() reports bad variables; use defaults here
-            settings = resolve(environ={})
-    return settings

@@ -41,8 +41,8 @@ def already_instrumented(where: str) -> bool:
 def flush_telemetry() -> None:
     """Export what is pending now (server shutdown paths); never raises."""
     try:
-        from watchkit._configure import force_flush
+        from watchkit._internal.pipeline import flush_configured
 
-        force_flush()
+        flush_configured()
     except Exception:
         guard.report("http.flush")
