@@ -311,3 +311,34 @@ def test_custom_health_paths_and_synthetic_requests_in_the_middleware(telemetry)
     duration = "http.server.request.duration"
     assert telemetry.histogram(duration, {"http.route": "/orders"}).count == 2
     assert telemetry.histogram(duration, {"user_agent.synthetic.type": "test"}).count == 1
+
+
+def test_a_mounted_metrics_endpoint_records_no_request_telemetry(telemetry):
+    """/metrics (watchkit's Prometheus app mounted in the service) is skipped like the probes."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    import watchkit
+
+    async def order(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    class Metrics:  # an ASGI app object, so Starlette's Route passes the request through
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await watchkit.prometheus_asgi_app(scope, receive, send)
+
+    routes = [Route("/metrics", Metrics()), Route("/orders", order)]
+    app = watchkit.instrument_starlette(Starlette(routes=routes))
+    with UvicornThread(app) as server, httpx.Client(base_url=server.url) as client:
+        assert client.get("/metrics").status_code == 200
+        assert client.get("/orders").status_code == 200
+        deadline = time.monotonic() + 5
+        while not telemetry.spans() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert [s.name for s in telemetry.spans()] == ["GET /orders"]
+    routes_seen = {
+        p.attributes.get("http.route")
+        for p in telemetry.metric_points("http.server.request.duration")
+    }
+    assert routes_seen == {"/orders"}
