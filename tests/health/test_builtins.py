@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.integrations.servers import WsgiThread
+from tests.support.fixtures import otlp_receiver, rotel_collector  # noqa: F401 - fixtures
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 from watchkit import health
 from watchkit._internal.diagnostics import export_health
@@ -222,3 +223,30 @@ def test_redis_down_and_back_gives_503_then_200_and_two_log_lines(caplog):
     assert len(lines) == 2, lines
     assert "now fail (was pass) (redis.exceptions.ConnectionError)" in lines[0]
     assert "now pass (was fail)" in lines[1]
+
+
+@pytest.mark.collector
+def test_export_check_follows_a_real_collector_going_away_and_back(rotel_collector):  # noqa: F811
+    """Real OTLP export to rotel: pass; collector stopped: warn; collector back: pass again."""
+    import watchkit
+
+    watchkit.configure(
+        service_name="export-check", exporter="otlp", endpoint=rotel_collector.http_endpoint
+    )
+    check = health.export()
+
+    def export_one(name: str) -> None:
+        with watchkit.span(name):
+            pass
+        watchkit.force_flush(10)
+
+    export_one("while up")
+    assert check().status == "pass"
+    rotel_collector.stop()
+    export_one("while down")
+    down = check()
+    assert (down.status, down.output) == ("warn", "collector unreachable")
+    assert down.value >= 1  # the span that could not be sent
+    rotel_collector.start()
+    export_one("back")
+    assert check().status == "pass"
