@@ -81,7 +81,9 @@ class Scheduler:
         base_url: the base of relative step URLs.
         lock: None (a lock file in the temporary directory: one process per
             host), a lock file path, or a synchronous ``redis.Redis`` client
-            (one process across hosts; give it ``socket_timeout=1``).
+            (one process across hosts; give it ``socket_timeout=1`` and
+            ``retry=Retry(NoBackoff(), 0)``: the scheduler's thread makes the
+            calls and retries them itself).
         lock_path: the lock file path (same as ``lock=`` with a path).
         name: tells independent schedulers apart (lock file name, Redis key).
         takeover: seconds: how often a waiting process retries a lock file;
