@@ -166,6 +166,28 @@ def test_paths_are_configurable_and_others_404():
         health.HealthEndpoints(registry, token="")
 
 
+def test_router_probes_work_under_a_prefix_and_stay_out_of_the_schema():
+    """include_router(prefix=...) and a Starlette Mount: probes answer by route, not by path."""
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    registry = _registry()
+    fastapi_app = FastAPI()
+    fastapi_app.include_router(health_integrations.fastapi_router(registry=registry), prefix="/ops")
+    starlette_app = Starlette(
+        routes=[Mount("/ops", routes=health_integrations.starlette_routes(registry=registry))]
+    )
+    for app in (fastapi_app, starlette_app):
+        with UvicornThread(app) as server:
+            live = httpx.get(f"{server.url}/ops/livez")
+            assert live.status_code == 200
+            assert list(live.json()["checks"]) == ["loop:responseTime"]
+            assert httpx.get(f"{server.url}/ops/readyz").json()["status"] == "warn"
+            assert httpx.head(f"{server.url}/ops/healthz").content == b""
+    assert fastapi_app.openapi()["paths"] == {}
+
+
 def test_asgi_lifespan_shutdown_fails_readiness_not_liveness():
     """When uvicorn shuts down (lifespan.shutdown), readiness turns fail; liveness passes."""
     registry = _registry()
