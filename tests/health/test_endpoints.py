@@ -172,11 +172,12 @@ def test_router_probes_work_under_a_prefix_and_stay_out_of_the_schema():
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    registry = _registry()
-    fastapi_app = FastAPI()
-    fastapi_app.include_router(health_integrations.fastapi_router(registry=registry), prefix="/ops")
+    fastapi_app = FastAPI()  # each app its own registry: a lifespan shutdown fails readiness
+    fastapi_app.include_router(
+        health_integrations.fastapi_router(registry=_registry()), prefix="/ops"
+    )
     starlette_app = Starlette(
-        routes=[Mount("/ops", routes=health_integrations.starlette_routes(registry=registry))]
+        routes=[Mount("/ops", routes=health_integrations.starlette_routes(registry=_registry()))]
     )
     for app in (fastapi_app, starlette_app):
         with UvicornThread(app) as server:
@@ -188,12 +189,14 @@ def test_router_probes_work_under_a_prefix_and_stay_out_of_the_schema():
     assert fastapi_app.openapi()["paths"] == {}
 
 
-def test_asgi_lifespan_shutdown_fails_readiness_not_liveness():
+@pytest.mark.parametrize("kind", ["asgi", "fastapi"])
+def test_asgi_lifespan_shutdown_fails_readiness_not_liveness(kind):
     """When uvicorn shuts down (lifespan.shutdown), readiness turns fail; liveness passes."""
     registry = _registry()
-    app = health.asgi_app(registry=registry)
+    app = health.asgi_app(registry=registry) if kind == "asgi" else _fastapi(registry)
     with UvicornThread(app) as server:
         assert httpx.get(f"{server.url}/readyz").status_code == 200
+        assert not registry.shutting_down
     assert registry.shutting_down
     assert registry.run_sync("readyz").status == "fail"
     assert registry.run_sync("livez").status == "pass"

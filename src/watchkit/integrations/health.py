@@ -15,6 +15,8 @@ The plain ASGI and WSGI apps are :func:`watchkit.health.asgi_app` and
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from watchkit.health import HealthEndpoints
@@ -58,11 +60,22 @@ def starlette_routes(**options: Any) -> list[Any]:
 
 
 def fastapi_router(**options: Any) -> Any:
-    """A FastAPI ``APIRouter`` serving the probes (hidden from the OpenAPI schema)."""
+    """A FastAPI ``APIRouter`` serving the probes (hidden from the OpenAPI schema).
+
+    Its lifespan turns readiness to ``fail`` when the application shuts down
+    (FastAPI merges an included router's lifespan into the application's).
+    """
     from fastapi import APIRouter
 
-    router = APIRouter()
-    router.routes.extend(_routes(HealthEndpoints(**options), "watchkit"))
+    endpoints = HealthEndpoints(**options)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        endpoints.registry.begin_shutdown()
+
+    router = APIRouter(lifespan=lifespan)
+    router.routes.extend(_routes(endpoints, "watchkit"))
     return router
 
 
