@@ -205,17 +205,8 @@ def _scheduler_suite() -> Suite:
     def timed_loop(running: str | None) -> Any:
         def timed(number: int) -> float:
             only(running)
-            # As the harness does for plain cases: the start-up's garbage must
-            # not be collected on the clock.
-            gc.collect()
-            gc.disable()
-            try:
-                started = time.perf_counter()
-                for _ in range(number):
-                    _work()
-                return time.perf_counter() - started
-            finally:
-                gc.enable()
+            gc.collect()  # the start-up's garbage must not be collected on the clock
+            return Suite._time(_work, number)  # as a plain case: gc off while timed
 
         timed.timed = True  # type: ignore[attr-defined]
         return timed
