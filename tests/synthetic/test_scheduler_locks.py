@@ -201,3 +201,50 @@ def test_lock_arguments_fail_early_and_clearly(tmp_path):
     with pytest.raises(ValueError, match="takeover=0 is invalid"):
         synthetic.Scheduler(chosen, takeover=0)
     assert synthetic.Scheduler(chosen, lock=tmp_path / "x.lock").lock.describe().endswith("x.lock")
+
+
+def test_a_hung_redis_stops_the_holder_at_its_lease_and_never_blocks_stop(ticks, caplog):
+    """Redis frozen (SIGSTOP) under a holder whose client waits 30 s: it stops at its lease.
+
+    Its renewal hangs, but the lease bounds the wait: the journeys stop within
+    the lease (0.6 s) plus slack, long before the client's own timeout, and
+    stop() returns at once instead of waiting for a release Redis cannot answer.
+    """
+    app, url = ticks
+    server = RedisServer().start()
+    calls: list[float] = []
+
+    async def tick(j: Journey) -> None:
+        calls.append(time.monotonic())
+        await j.get("tick", "/tick?pid=2")
+
+    synthetic.journey("redis-hung-tick", interval=0.05)(tick)
+    client = redis_py.Redis(port=server.port, socket_timeout=30, retry=Retry(NoBackoff(), 0))
+    takeover = 0.6
+    scheduler = synthetic.Scheduler(
+        [synthetic.journeys()["redis-hung-tick"]],
+        base_url=url,
+        lock=client,
+        name="redis-hung",
+        takeover=takeover,
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="watchkit.synthetic"):
+            scheduler.start()
+            app.wait(lambda: len(calls) >= 3, 10, "runs while Redis answers")
+            server.pause()
+            frozen = time.monotonic()
+            app.wait(lambda: not scheduler.running, takeover + 5, "the holder to stop")
+            assert time.monotonic() - frozen < takeover + 3  # not the client's 30 s
+            count = len(calls)
+            time.sleep(0.3)
+            assert len(calls) <= count + 1
+            started = time.monotonic()
+            scheduler.stop(timeout=1.0)
+            assert time.monotonic() - started < 2.0
+        assert any("could not be renewed" in r.getMessage() for r in caplog.records)
+    finally:
+        server.resume()
+        scheduler.stop()
+        client.close()
+        server.close()

@@ -158,10 +158,11 @@ class Scheduler:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        try:
+        if self.lock.lease is None:
+            # A file lock cannot block; a Redis lease is released by the
+            # scheduler's thread on its way out, so a hung Redis never holds
+            # the caller beyond ``timeout`` (the key then expires by itself).
             self.lock.release()
-        except Exception as error:  # an unreachable Redis: the key expires by itself
-            self._lock_unreachable(error)
 
     # The lock ------------------------------------------------------------------
     def _lock_unreachable(self, error: BaseException) -> None:
@@ -199,18 +200,26 @@ class Scheduler:
 
     # The thread ----------------------------------------------------------------
     def _main(self) -> None:
-        while not self._stop.is_set():
-            if self._acquire():
-                self._active = True
+        try:
+            while not self._stop.is_set():
+                if self._acquire():
+                    self._active = True
+                    try:
+                        asyncio.run(self._hold())
+                    except Exception:
+                        report("synthetic scheduler")
+                    finally:
+                        self._active = False
+                    if self._stop.is_set():
+                        return
+                self._stop.wait(self._retry)
+        finally:
+            if self.lock.held and self.lock.lease is not None:
+                # Stopped while holding: hand over now rather than at expiry.
                 try:
-                    asyncio.run(self._hold())
-                except Exception:
-                    report("synthetic scheduler")
-                finally:
-                    self._active = False
-                if self._stop.is_set():
-                    return
-            self._stop.wait(self._retry)
+                    self.lock.release()
+                except Exception as error:
+                    self._lock_unreachable(error)
 
     async def _hold(self) -> None:
         """Run the journeys until stopped or the lock is lost."""
@@ -224,8 +233,8 @@ class Scheduler:
         if self._stop.is_set():
             return
         tasks = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(self._loop())]
-        if self.lock.lease is not None:
-            tasks.append(asyncio.ensure_future(self._keep_lease()))
+        if isinstance(self.lock, RedisLock):
+            tasks.append(asyncio.ensure_future(self._keep_lease(self.lock)))
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -234,11 +243,8 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _keep_lease(self) -> None:
+    async def _keep_lease(self, lock: RedisLock) -> None:
         """Renew the lease every third of it; return when it is lost or lapsed."""
-        lock = self.lock
-        assert isinstance(lock, RedisLock)
-        loop = asyncio.get_running_loop()
         every = self.takeover / 3
         while True:
             remaining = lock.valid_until - time.monotonic()
@@ -253,15 +259,18 @@ class Scheduler:
                 return
             await asyncio.sleep(min(every, remaining))
             try:
-                kept = await loop.run_in_executor(None, lock.renew)
-            except Exception as error:
+                # Bounded by the lease: a Redis that hangs (a client without
+                # socket_timeout) cannot keep this process running past it.
+                budget = max(0.001, lock.valid_until - time.monotonic())
+                kept = await asyncio.wait_for(_in_thread(lock.renew), budget)
+            except Exception as error:  # asyncio.TimeoutError included
                 self._lock_unreachable(error)
                 continue
             self._lock_reachable()
             if not kept:
                 _logger.warning(
                     "watchkit: synthetic scheduler %r stops running journeys: its %s "
-                    "is held by another process now",
+                    "is no longer this process's (it expired, or another process holds it)",
                     self.name,
                     lock.describe(),
                 )
@@ -292,6 +301,31 @@ class Scheduler:
         if self._thread is not None:
             self._thread = None
             self.start()  # compete for the lock like any other worker
+
+
+async def _in_thread(function: Callable[[], bool]) -> bool:
+    """``function()`` in a daemon thread: unlike the loop's executor, a call that
+    hangs is never waited for when the loop closes."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+
+    def settle(result: bool | None, error: BaseException | None) -> None:
+        if not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(bool(result))
+
+    def call() -> None:
+        try:
+            result, error = function(), None
+        except Exception as failure:
+            result, error = None, failure
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=call, name="watchkit-synthetic-lock", daemon=True).start()
+    return await future
 
 
 _SCHEDULERS: list[Scheduler] = []
