@@ -239,9 +239,16 @@ class Scheduler:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._notify = None
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            pending = set(tasks)
+            while pending:
+                # Repeated: before Python 3.12 asyncio.wait_for (in a journey run)
+                # can swallow a cancellation that lands as its inner task ends.
+                for task in pending:
+                    task.cancel()
+                _, pending = await asyncio.wait(pending, timeout=0.1)
+            for task in tasks:  # retrieved, so asyncio does not log them as lost
+                if not task.cancelled():
+                    task.exception()
 
     async def _keep_lease(self, lock: RedisLock) -> None:
         """Renew the lease every third of it; return when it is lost or lapsed."""
