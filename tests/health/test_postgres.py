@@ -177,3 +177,29 @@ def test_postgresql_down_and_back_gives_503_then_200_and_two_log_lines(
     assert len(lines) == 2, lines
     assert "'orders-db' is now fail (was pass)" in lines[0]
     assert "'orders-db' is now pass (was fail)" in lines[1]
+
+
+def test_sqlalchemy_check_is_not_failed_by_a_pooled_connection_the_restart_killed(
+    postgres_server, proxy
+):
+    """PostgreSQL gone and back between two probes: the next probe passes.
+
+    The pool still holds a connection the outage closed; using it fails once
+    and SQLAlchemy invalidates the pool. The check then asks a fresh
+    connection, so readiness reports the database, not the stale connection.
+    """
+    url = f"postgresql+psycopg://{postgres_server.user}@127.0.0.1:{proxy.port}/postgres"
+    engine = sqlalchemy.create_engine(url, pool_size=2, connect_args={"connect_timeout": 2})
+    registry = HealthRegistry()
+    registry.add("orders-db", health.sql(engine), timeout=3.0)
+    try:
+        assert registry.run_sync("readyz").status == "pass"
+        proxy.down()
+        proxy.up()
+        result = registry.run_sync("readyz").results[0]
+        assert result.status == "pass", result
+        proxy.down()  # and while it is really gone, the check fails
+        down = registry.run_sync("readyz").results[0]
+        assert (down.status, down.error_type) == ("fail", "sqlalchemy.exc.OperationalError")
+    finally:
+        engine.dispose()
