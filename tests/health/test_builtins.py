@@ -250,3 +250,40 @@ def test_export_check_follows_a_real_collector_going_away_and_back(rotel_collect
     rotel_collector.start()
     export_one("back")
     assert check().status == "pass"
+
+
+@pytest.mark.server
+def test_frozen_redis_readyz_answers_503_within_the_kubelet_timeout():
+    """A real Redis frozen (SIGSTOP: connections accepted, nothing answered) behind /readyz.
+
+    Under uvicorn, with a client whose own timeout is 5 s, the probe answers
+    503 in well under the kubelet's default 1 s; liveness is untouched. The
+    client keeps a connection from the first probe, so the frozen server is
+    met on an open connection, not at connect.
+    """
+    import httpx
+
+    from tests.integrations.servers import UvicornThread
+
+    server = RedisServer().start()
+    client = redis_py.Redis(
+        port=server.port, socket_timeout=5, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+    )
+    registry = HealthRegistry()
+    registry.add("loop", lambda: None, kind="liveness")
+    registry.add("redis", health.redis(client), timeout=0.3)
+    try:
+        with UvicornThread(health.asgi_app(registry=registry)) as app:
+            assert httpx.get(f"{app.url}/readyz").status_code == 200
+            server.pause()
+            started = time.monotonic()
+            ready = httpx.get(f"{app.url}/readyz", timeout=10)
+            elapsed = time.monotonic() - started
+            assert httpx.get(f"{app.url}/livez").status_code == 200
+    finally:
+        server.resume()
+        client.close()
+        server.close()
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["redis:responseTime"][0]["output"] == "TimeoutError"
+    assert elapsed < 1.0, elapsed
