@@ -246,9 +246,10 @@ class Scheduler:
                 for task in pending:
                     task.cancel()
                 _, pending = await asyncio.wait(pending, timeout=0.1)
-            for task in tasks:  # retrieved, so asyncio does not log them as lost
-                if not task.cancelled():
-                    task.exception()
+        for task in tasks:  # a task that failed (a bug) goes to the guard in _main
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
 
     async def _keep_lease(self, lock: RedisLock) -> None:
         """Renew the lease every third of it; return when it is lost or lapsed."""
