@@ -43,7 +43,9 @@ from watchkit._internal.guard import report
 from watchkit.synthetic._journey import JourneyDefinition, RunResult, journeys, run
 from watchkit.synthetic._locks import FileLock, RedisLock, default_lock_path
 
-__all__ = ["Scheduler", "start", "stop"]
+# FileLock is re-exported: it lived here, and the Redis stats election
+# (integrations.redis) imports it from here.
+__all__ = ["FileLock", "Scheduler", "start", "stop"]
 
 _logger = logging.getLogger("watchkit.synthetic")
 _REDIS_URL_PREFIXES = ("redis://", "rediss://", "unix://")
