@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.integrations.servers import WsgiThread
+from tests.support.fixtures import otlp_receiver, rotel_collector  # noqa: F401 - fixtures
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 from watchkit import health
 from watchkit._internal.diagnostics import export_health
@@ -95,14 +96,24 @@ async def test_redis_ping_async(registry, redis_server):  # noqa: F811
 
 
 async def test_dependency_that_never_answers_times_out_within_the_budget(registry, silent_port):
-    """A Redis port that accepts and never answers: the check times out, the probe is on time."""
-    client = redis_py.Redis(port=silent_port, socket_timeout=5, socket_connect_timeout=5)
+    """A port that accepts and never answers: the checks time out, the probe is on time.
+
+    The clients' own timeouts are 5 s, so a probe held by a check would take
+    5 s; the bound is the kubelet's default 1 s probe timeout, which the 0.3 s
+    check timeout meets with 0.7 s to spare on a loaded machine.
+    """
+    client = redis_py.Redis(
+        port=silent_port, socket_timeout=5, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+    )
     registry.add("redis", health.redis(client), timeout=0.3)
     registry.add("http", health.http(f"http://127.0.0.1:{silent_port}/", timeout=5), timeout=0.3)
-    started = time.monotonic()
-    report = await registry.run("readyz")
-    elapsed = time.monotonic() - started
-    assert elapsed < 0.5, elapsed
+    try:
+        started = time.monotonic()
+        report = await registry.run("readyz")
+        elapsed = time.monotonic() - started
+    finally:
+        client.close()
+    assert 0.29 <= elapsed < 1.0, elapsed
     assert [(r.status, r.error_type) for r in report.results] == [
         ("fail", "TimeoutError"),
         ("fail", "TimeoutError"),
@@ -214,3 +225,67 @@ def test_redis_down_and_back_gives_503_then_200_and_two_log_lines(caplog):
     assert len(lines) == 2, lines
     assert "now fail (was pass) (redis.exceptions.ConnectionError)" in lines[0]
     assert "now pass (was fail)" in lines[1]
+
+
+@pytest.mark.collector
+def test_export_check_follows_a_real_collector_going_away_and_back(rotel_collector):  # noqa: F811
+    """Real OTLP export to rotel: pass; collector stopped: warn; collector back: pass again."""
+    import watchkit
+
+    watchkit.configure(
+        service_name="export-check", exporter="otlp", endpoint=rotel_collector.http_endpoint
+    )
+    check = health.export()
+
+    def export_one(name: str) -> None:
+        with watchkit.span(name):
+            pass
+        watchkit.force_flush(10)
+
+    export_one("while up")
+    assert check().status == "pass"
+    rotel_collector.stop()
+    export_one("while down")
+    down = check()
+    assert (down.status, down.output) == ("warn", "collector unreachable")
+    assert down.value >= 1  # the span that could not be sent
+    rotel_collector.start()
+    export_one("back")
+    assert check().status == "pass"
+
+
+@pytest.mark.server
+def test_frozen_redis_readyz_answers_503_within_the_kubelet_timeout():
+    """A real Redis frozen (SIGSTOP: connections accepted, nothing answered) behind /readyz.
+
+    Under uvicorn, with a client whose own timeout is 5 s, the probe answers
+    503 in well under the kubelet's default 1 s; liveness is untouched. The
+    client keeps a connection from the first probe, so the frozen server is
+    met on an open connection, not at connect.
+    """
+    import httpx
+
+    from tests.integrations.servers import UvicornThread
+
+    server = RedisServer().start()
+    client = redis_py.Redis(
+        port=server.port, socket_timeout=5, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+    )
+    registry = HealthRegistry()
+    registry.add("loop", lambda: None, kind="liveness")
+    registry.add("redis", health.redis(client), timeout=0.3)
+    try:
+        with UvicornThread(health.asgi_app(registry=registry)) as app:
+            assert httpx.get(f"{app.url}/readyz").status_code == 200
+            server.pause()
+            started = time.monotonic()
+            ready = httpx.get(f"{app.url}/readyz", timeout=10)
+            elapsed = time.monotonic() - started
+            assert httpx.get(f"{app.url}/livez").status_code == 200
+    finally:
+        server.resume()
+        client.close()
+        server.close()
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["redis:responseTime"][0]["output"] == "TimeoutError"
+    assert elapsed < 1.0, elapsed

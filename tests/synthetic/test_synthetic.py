@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -236,6 +238,44 @@ def test_cli_once_exits_non_zero_naming_the_failing_step():
     assert "cannot import no.such.module" in bad.stderr
 
 
+def test_cli_interval_runs_repeatedly_until_interrupted():
+    """`--interval N` runs the journeys every N seconds; SIGINT ends it with status 130."""
+    import signal
+
+    with UvicornThread(_app()) as running:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WATCHKIT_"))}
+        env.update(
+            PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), WATCHKIT_EXPORTER="none"
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "watchkit", "synthetic", "run",
+             "tests.synthetic.journeys_for_tests", "--interval", "0.2",
+             "--base-url", running.url],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        results: list[tuple[float, str]] = []  # other stdout lines are the log output
+        try:
+            deadline = time.monotonic() + 30
+            while len(results) < 4:
+                assert time.monotonic() < deadline and process.poll() is None, results
+                line = process.stdout.readline()
+                if line.startswith(("OK ", "FAIL ")):
+                    results.append((time.monotonic(), line))
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert results[-1][0] - results[0][0] > 0.5  # 3 intervals of 0.2 s waited, not spun
+    for _, line in results:
+        assert line.startswith("FAIL cli-order: fail"), results
+        assert "step 'track delivery': HTTP 500" in line
+
+
 def test_scheduler_runs_in_one_process_only(server, tmp_path):
     """Two schedulers on one lock file: one runs the journeys, the other waits, then takes over."""
     calls: list[str] = []
@@ -271,6 +311,33 @@ def test_scheduler_runs_in_one_process_only(server, tmp_path):
     finally:
         first.stop()
         second.stop()
+
+
+def test_scheduler_stops_even_when_a_run_swallows_the_cancellation(tmp_path, monkeypatch):
+    """stop() ends the thread even if the run in flight swallows its cancellation.
+
+    asyncio.wait_for before Python 3.12 returns the result instead of raising
+    when the cancellation lands just as its inner task ends; stopping a
+    scheduler probing a real server left its thread running about once in
+    eight. The run is replaced by one that always swallows it.
+    """
+    from watchkit.synthetic import _scheduler
+
+    entered = threading.Event()
+
+    async def swallowing_run(definition: Any, base_url: Any = None) -> synthetic.RunResult:
+        entered.set()
+        with contextlib.suppress(asyncio.CancelledError):  # as wait_for did: it is gone
+            await asyncio.sleep(30)
+        return synthetic.RunResult(definition.name, "pass", 0.0, ())
+
+    monkeypatch.setattr(_scheduler, "run", swallowing_run)
+    definition = _journey("swallows-cancel", _noop, interval=60)
+    scheduler = synthetic.Scheduler([definition], lock_path=tmp_path / "l").start()
+    assert entered.wait(10)
+    scheduler.stop(timeout=5)
+    assert scheduler._thread is not None
+    assert not scheduler._thread.is_alive()
 
 
 def test_public_all_is_sorted_and_resolves():

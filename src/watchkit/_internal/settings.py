@@ -45,9 +45,10 @@ Compression = Literal["gzip", "none"]
 LogFormat = Literal["json", "console", "auto"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
-# Load-balancer and orchestrator probes hit these every few seconds per pod.
+# Load-balancer and orchestrator probes and Prometheus scrapes hit these every
+# few seconds per pod; as requests they would swamp the service's RED metrics.
 DEFAULT_EXCLUDED_URLS: tuple[str, ...] = (
-    r"^/(health|healthz|healthcheck|livez|readyz|ready|live|ping)/?$",
+    r"^/(health|healthz|healthcheck|livez|readyz|ready|live|ping|metrics)/?$",
 )
 
 SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")

@@ -39,8 +39,18 @@ def sql(connect_or_engine: Any) -> CheckFunction:
         engine = connect_or_engine
 
         def sqlalchemy_select_1() -> None:
-            with engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1").scalar()
+            try:
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1").scalar()
+            except Exception as error:
+                # A pooled connection the database closed (a restart, a
+                # failover, an idle timeout) fails once, and SQLAlchemy then
+                # invalidates the pool: a fresh connection says whether the
+                # database itself answers, as pool_pre_ping would.
+                if not getattr(error, "connection_invalidated", False):
+                    raise
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1").scalar()
 
         return sqlalchemy_select_1
     if not callable(connect_or_engine):

@@ -335,8 +335,6 @@ class Check:
 
     def _settle(self, run: _Run) -> CheckResult:
         """Turn a run into its result once (at completion or at its deadline)."""
-        previous: Status | None = None
-        fresh = False
         with self._lock:
             done = run.future.done()
             result = run.settled
@@ -354,11 +352,12 @@ class Check:
                 run.settled = result
                 self._last, self._last_at = result, time.monotonic()
                 previous, self._state = self._state, status
-                fresh = True
+                # Recorded under the lock: a probe that finds the run settled
+                # then returns after its telemetry, and two settlements cannot
+                # write the gauge or the state-change lines out of order.
+                self._record(result, previous)
             if done and self._run is run:
                 self._run = None
-        if fresh:
-            self._record(result, previous)
         return result
 
     def _result(

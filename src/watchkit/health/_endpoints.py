@@ -205,6 +205,10 @@ class HealthEndpoints:
         if probe is None:
             await _send(send, 404, _NOT_FOUND)
             return
+        await self.serve(probe, scope, send)
+
+    async def serve(self, probe: Probe, scope: Scope, send: Send) -> None:
+        """Answer ``probe`` on an ASGI HTTP ``scope``, whatever its path (for routers)."""
         authorization = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":

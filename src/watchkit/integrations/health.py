@@ -15,6 +15,8 @@ The plain ASGI and WSGI apps are :func:`watchkit.health.asgi_app` and
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from watchkit.health import HealthEndpoints
@@ -22,44 +24,58 @@ from watchkit.health import HealthEndpoints
 __all__ = ["django_urls", "fastapi_router", "flask_blueprint", "starlette_routes"]
 
 
-def starlette_routes(**options: Any) -> list[Any]:
-    """Starlette ``Route`` objects for the probes (they also fit FastAPI's ``app.routes``)."""
+def _routes(endpoints: HealthEndpoints, name: str) -> list[Any]:
     from starlette.routing import Route
 
-    endpoints = HealthEndpoints(**options)
-    # A Route whose endpoint is an ASGI app passes the request through untouched.
-    return [Route(path, endpoints, methods=["GET", "HEAD"]) for path in endpoints.paths]
+    # Each route's endpoint is an ASGI app bound to its probe, not to its path:
+    # Starlette passes the request straight through (no Request/Response
+    # objects), and a prefix (Mount, include_router(prefix=...)) still works.
+    return [
+        Route(
+            path,
+            _ProbeEndpoint(endpoints, probe),
+            methods=["GET", "HEAD"],
+            name=f"{name}.{probe}",
+            include_in_schema=False,
+        )
+        for path, probe in endpoints.paths.items()
+    ]
+
+
+class _ProbeEndpoint:
+    """An ASGI app object (Starlette routes a class instance through untouched)."""
+
+    def __init__(self, endpoints: HealthEndpoints, probe: Any) -> None:
+        self._endpoints = endpoints
+        self._probe = probe
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self._endpoints.serve(self._probe, scope, send)
+
+
+def starlette_routes(**options: Any) -> list[Any]:
+    """Starlette ``Route`` objects for the probes (they also fit FastAPI's ``app.routes``)."""
+    return _routes(HealthEndpoints(**options), "watchkit")
 
 
 def fastapi_router(**options: Any) -> Any:
-    """A FastAPI ``APIRouter`` serving the probes (hidden from the OpenAPI schema)."""
-    from fastapi import APIRouter, Request
-    from fastapi.responses import Response
+    """A FastAPI ``APIRouter`` serving the probes (hidden from the OpenAPI schema).
+
+    Its lifespan turns readiness to ``fail`` when the application shuts down
+    (FastAPI merges an included router's lifespan into the application's).
+    """
+    from fastapi import APIRouter
 
     endpoints = HealthEndpoints(**options)
-    router = APIRouter()
-    headers = dict(endpoints.headers)
-    media_type = headers.pop("content-type")
 
-    def route(probe: Any) -> Any:
-        async def probe_endpoint(request: Request) -> Response:
-            authorization = request.headers.get("authorization")
-            status, body = await endpoints.respond(probe, authorization)
-            return Response(body, status_code=status, media_type=media_type, headers=headers)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        endpoints.registry.begin_shutdown()
 
-        # FastAPI resolves annotations from the module's globals, where the
-        # lazily imported Request is not: give it the class itself.
-        probe_endpoint.__annotations__ = {"request": Request, "return": Response}
-        return probe_endpoint
-
-    for path, probe in endpoints.paths.items():
-        router.add_api_route(
-            path,
-            route(probe),
-            methods=["GET", "HEAD"],
-            include_in_schema=False,
-            name=f"watchkit.{probe}",
-        )
+    router = APIRouter(lifespan=lifespan)
+    router.routes.extend(_routes(endpoints, "watchkit"))
     return router
 
 

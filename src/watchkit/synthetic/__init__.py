@@ -14,7 +14,8 @@
 Run them with ``python -m watchkit synthetic run myapp.journeys --base-url
 https://shop.example --interval 300`` (or ``--once``: exit status 1 when a
 journey fails), from code with ``await synthetic.run("order-and-track")``, or
-in-process with :func:`start` (one process per host runs them, by lock file).
+in-process with :func:`start` (one process runs them: per host with the default
+lock file, across hosts with ``lock=redis.Redis(...)``).
 httpx is needed (``pip install httpx``).
 """
 
