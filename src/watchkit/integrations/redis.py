@@ -28,6 +28,7 @@ import redis
 
 from watchkit._cache import ERROR, HIT, MISS, record_operation
 from watchkit._internal import fork
+from watchkit._internal.locks import FileLock
 from watchkit._internal.semconv import (
     CACHE_SERVER,
     WATCHKIT_CACHE_REDIS_EVICTED_KEYS,
@@ -35,7 +36,6 @@ from watchkit._internal.semconv import (
     WATCHKIT_CACHE_REDIS_KEYSPACE_MISSES,
 )
 from watchkit._metrics import ObservableCounter
-from watchkit.synthetic._scheduler import FileLock
 
 __all__ = ["instrument_client", "lock_path", "server_stats"]
 

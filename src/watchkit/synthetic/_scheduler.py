@@ -40,12 +40,10 @@ from typing import Any
 from watchkit._internal import fork
 from watchkit._internal.errors import exception_type
 from watchkit._internal.guard import report
+from watchkit._internal.locks import FileLock, RedisLock, default_lock_path
 from watchkit.synthetic._journey import JourneyDefinition, RunResult, journeys, run
-from watchkit.synthetic._locks import FileLock, RedisLock, default_lock_path
 
-# FileLock is re-exported: it lived here, and the Redis stats election
-# (integrations.redis) imports it from here.
-__all__ = ["FileLock", "Scheduler", "start", "stop"]
+__all__ = ["Scheduler", "start", "stop"]
 
 _logger = logging.getLogger("watchkit.synthetic")
 _REDIS_URL_PREFIXES = ("redis://", "rediss://", "unix://")

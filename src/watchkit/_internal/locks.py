@@ -1,4 +1,4 @@
-"""The locks that elect the one process running the synthetic scheduler.
+"""Locks that elect the one process (on a host, or across hosts) doing a job once per deployment.
 
 Two kinds, one interface (``acquire``/``renew``/``release``, ``lease``):
 
