@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._outgoing",
             "watchkit._dependency",
             "watchkit._cache",
+            "watchkit._queue",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),
@@ -64,6 +65,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.runtime",
             "watchkit.http_client",
             "watchkit.cache",
+            "watchkit.queue",
         ),
     ),
 ]
@@ -83,6 +85,8 @@ FRAMEWORKS = frozenset(
     {"django", "fastapi", "flask", "gunicorn", "hypercorn", "starlette", "uvicorn", "werkzeug"}
     # Database, cache and HTTP client libraries of the dependency modules.
     | {"psutil", "psycopg", "psycopg_pool", "redis", "requests", "sqlalchemy"}
+    # Task queues.
+    | {"billiard", "celery", "kombu"}
 )
 
 
