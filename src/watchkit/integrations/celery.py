@@ -492,6 +492,16 @@ def instrument(app: Any, *, queue_depth: bool = True, queues: Any = None) -> Any
         _STATE.connected = True
     if app not in _STATE.apps:
         _STATE.apps.add(app)
+        if app.conf.worker_redirect_stdouts:
+            # watchkit writes log lines to sys.stdout; the worker would turn that
+            # into a logging proxy whose records come back to watchkit's handler,
+            # which writes to sys.stdout again: an endless loop that hangs the worker.
+            app.conf.worker_redirect_stdouts = False
+            internal_logger.info(
+                "watchkit: worker_redirect_stdouts switched off for Celery app %r "
+                "(watchkit already sends log lines to stdout)",
+                app.main,
+            )
         if queue_depth:
             _broker_depth(app, queues)
         _contrib_active()
