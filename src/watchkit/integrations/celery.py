@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 import weakref
@@ -133,8 +134,6 @@ fork.at_fork(fork.STATE, "celery.runs", _hooks_ran)
 
 def _contrib_active() -> bool:
     """Whether opentelemetry-instrumentation-celery is instrumenting (it then owns the spans)."""
-    import sys
-
     module = sys.modules.get("opentelemetry.instrumentation.celery")
     if module is None:
         return False
