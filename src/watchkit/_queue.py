@@ -411,6 +411,10 @@ class _HeadersArgument:
     def _position(self, instance: Any) -> int:
         return self.index - 1 if self.method and instance is not None else self.index
 
+    def absent(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """The call did not pass the argument at all (so it can be passed as a keyword)."""
+        return self.name not in kwargs and len(args) <= self._position(instance)
+
     def get(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.name in kwargs:
             return kwargs[self.name]
@@ -428,11 +432,11 @@ class _ProducerHooks:
         self.argument = argument
 
     def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        # Only kwargs can be changed in place: a missing positional headers
-        # argument is passed as a keyword.
+        # Only kwargs can be changed in place: headers left out of the call are
+        # passed as a keyword; None passed explicitly gets no context.
         try:
             headers = self.argument.get(instance, args, kwargs)
-            if headers is None:
+            if headers is None and self.argument.absent(instance, args, kwargs):
                 headers = {}
                 kwargs[self.argument.name] = headers
         except Exception:
@@ -776,6 +780,8 @@ def consumer(
     _check("headers", headers)
     if job is not None:
         _check("job", job)
+    if not isinstance(continue_trace, bool):
+        raise ValueError(f"continue_trace must be True or False, got {continue_trace!r}")
     process_hooks = _ProcessHooks(destination, system, job, continue_trace)
 
     def decorate(fn: F) -> F:

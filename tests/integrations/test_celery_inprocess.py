@@ -103,3 +103,32 @@ def test_instrument_rejects_what_is_not_an_app() -> None:
     """instrument() needs a Celery application."""
     with pytest.raises(TypeError, match=r"celery\.Celery"):
         watchkit.integrations.celery.instrument(object())
+
+
+def test_a_publish_that_raises_is_counted_as_failed(telemetry: TelemetryCapture) -> None:
+    """Broker down: the publish raises to the caller, and is ended as failed at the next one."""
+    from kombu.exceptions import OperationalError
+
+    from tests.helpers import free_port
+
+    dead = Celery("dead", broker=f"redis://127.0.0.1:{free_port()}/0", set_as_current=False)
+    dead.conf.update(broker_transport_options={"max_retries": 0})
+
+    @dead.task(name="notify", shared=False)
+    def notify() -> None:
+        return None
+
+    watchkit.integrations.celery.instrument(dead, queue_depth=False)
+    try:
+        for _ in range(2):
+            with pytest.raises(OperationalError):
+                notify.apply_async(retry=False)
+    finally:
+        watchkit.integrations.celery.uninstrument()
+        dead.close()
+    failed = telemetry.counter(
+        "messaging.client.sent.messages", {"error.type": "_OTHER", "messaging.system": "celery"}
+    )
+    assert failed == 1  # the second one is ended by the next publish, which never comes
+    span = telemetry.spans("send notify")[0]
+    assert span.status.status_code.name == "ERROR"

@@ -256,3 +256,27 @@ def test_redis_depth_with_redis_down_costs_one_warning(
         source.remove()
     warnings = [r for r in caplog.records if "depth of queue" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_producer_decorator_on_a_method_with_positional_headers(
+    telemetry: TelemetryCapture,
+) -> None:
+    """A method's positional headers are filled; an explicit None is passed through untouched."""
+
+    class Outbox:
+        def __init__(self) -> None:
+            self.sent: list[dict[str, str] | None] = []
+
+        @watchkit.queue.producer("emails")
+        def enqueue(self, body: str, headers: dict[str, str] | None = None) -> None:
+            self.sent.append(headers)
+
+    outbox = Outbox()
+    given: dict[str, str] = {}
+    outbox.enqueue("a", given)
+    outbox.enqueue("b", None)
+    outbox.enqueue("c")
+    assert "traceparent" in given
+    assert outbox.sent[1] is None
+    assert outbox.sent[2] is not None and "traceparent" in outbox.sent[2]
+    assert telemetry.counter("messaging.client.sent.messages") == 3
