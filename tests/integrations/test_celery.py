@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.collector, pytest.mark.server, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _worker_env(endpoint: str, broker: str) -> dict[str, str]:
+def _worker_env(endpoint: str, broker: str, **overrides: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WATCHKIT_", "PYTEST_"))
     }
@@ -50,11 +50,14 @@ def _worker_env(endpoint: str, broker: str) -> dict[str, str]:
         OTEL_BLRP_SCHEDULE_DELAY="60000",
         OTEL_METRIC_EXPORT_INTERVAL="60000",
     )
+    env.update(overrides)
     return env
 
 
 @contextmanager
-def _worker(endpoint: str, broker: str, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+def _worker(
+    endpoint: str, broker: str, *extra: str, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
     command = [
         sys.executable, "-m", "celery", "-A", "tests.integrations.apps.celery_app", "worker",
         "--pool=prefork", "--concurrency=2", "-Q", "notifications", "--loglevel=WARNING",
@@ -64,7 +67,7 @@ def _worker(endpoint: str, broker: str, *extra: str) -> Iterator[subprocess.Pope
     process = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=_worker_env(endpoint, broker),
+        env=_worker_env(endpoint, broker, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -259,3 +262,15 @@ def test_max_tasks_per_child_one_loses_no_span(rotel_collector, otlp_receiver, c
     ids = {s.attributes["messaging.message.id"] for s in spans}
     assert ids == {r.id for r in results}
     assert len({s.resource_attributes["process.pid"] for s in spans}) == 6
+
+
+def test_pool_children_export_on_their_own(rotel_collector, otlp_receiver, celery_app):
+    """A child's batch processor thread works after the fork: spans arrive while it lives."""
+    app = celery_app.app
+    with _worker(
+        rotel_collector.http_endpoint, app.conf.broker_url, OTEL_BSP_SCHEDULE_DELAY="100"
+    ) as worker:
+        assert celery_app.send_confirmation.delay(5).get(timeout=30) == 5
+        span = otlp_receiver.wait_for_span("process send_confirmation", timeout=20)
+        assert worker.poll() is None
+    assert span.resource_attributes["service.name"] == "bookings-worker"
