@@ -280,3 +280,28 @@ def test_producer_decorator_on_a_method_with_positional_headers(
     assert outbox.sent[1] is None
     assert outbox.sent[2] is not None and "traceparent" in outbox.sent[2]
     assert telemetry.counter("messaging.client.sent.messages") == 3
+
+
+def test_async_producer_and_async_with(telemetry: TelemetryCapture) -> None:
+    """An async producer gets its headers; async with works for send and process."""
+    sent: list[dict[str, str]] = []
+
+    @watchkit.queue.producer("push")
+    async def enqueue(body: str, headers: dict[str, str] | None = None) -> None:
+        await asyncio.sleep(0)
+        sent.append(headers or {})
+
+    async def main() -> None:
+        await enqueue("a")
+        headers: dict[str, str] = {}
+        async with watchkit.queue.send("push", headers):
+            sent.append(headers)
+        for message in sent:
+            async with watchkit.queue.process("push", message):
+                await asyncio.sleep(0)
+
+    asyncio.run(main())
+    sends = telemetry.spans("send push")
+    processes = telemetry.spans("process push")
+    assert len(sends) == len(processes) == 2
+    assert [p.parent.span_id for p in processes] == [s.context.span_id for s in sends]  # type: ignore[union-attr]
