@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -84,7 +85,7 @@ class Lease:
         self.key = f"watchkit:lease:{name}"
         self.ttl_ms = max(1, int(ttl * 1000))
         self.token = self._new_token()
-        _LEASES.append(self)
+        _LEASES.add(self)
 
     @staticmethod
     def _new_token() -> str:
@@ -102,7 +103,8 @@ class Lease:
         self.token = self._new_token()
 
 
-_LEASES: list[Lease] = []
+# Weakly: a lease whose depth source was removed is gone with it.
+_LEASES: weakref.WeakSet[Lease] = weakref.WeakSet()
 
 
 def _after_fork() -> None:
