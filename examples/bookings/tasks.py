@@ -28,7 +28,6 @@ app = Celery("bookings", broker=BROKER, backend=BROKER)
 app.conf.update(
     task_default_queue="notifications",
     task_routes={"bookings.send_sms": {"queue": "sms"}},
-    worker_hijack_root_logger=False,
 )
 watchkit.integrations.celery.instrument(app, queues=["notifications", "sms"])
 log = watchkit.get_logger("bookings.notifications")

@@ -193,6 +193,22 @@ def test_request_to_task_is_one_trace_with_metrics_and_logs(
     assert line.attributes["task_name"] == "send_confirmation"
     assert line.attributes["queue"] == "notifications"
 
+    # Celery's own standard-library record about a task carries the same context.
+    charge = next(
+        s
+        for s in otlp_receiver.spans("process charge_card")
+        if s.attributes.get("messaging.message.id") == failed.id
+    )
+    celery_line = otlp_receiver.wait_for(
+        lambda r: [
+            log
+            for log in r.logs()
+            if isinstance(log.body, str) and log.body.startswith(f"Task charge_card[{failed.id}]")
+        ]
+    )[0]
+    assert celery_line.trace_id == charge.trace_id
+    assert celery_line.attributes["task_name"] == "charge_card"
+
     # Each pool child reports as its own instance.
     instances: dict[Any, set[Any]] = {}
     for span in otlp_receiver.spans():

@@ -491,6 +491,16 @@ def instrument(app: Any, *, queue_depth: bool = True, queues: Any = None) -> Any
         _STATE.connected = True
     if app not in _STATE.apps:
         _STATE.apps.add(app)
+        if app.conf.worker_hijack_root_logger:
+            # The worker would drop every root handler, watchkit's among them:
+            # standard-library records (Celery's own, the tasks') would leave
+            # watchkit's chain, its context fields and its export.
+            app.conf.worker_hijack_root_logger = False
+            internal_logger.info(
+                "watchkit: worker_hijack_root_logger switched off for Celery app %r "
+                "(watchkit's handler formats and exports the worker's log records)",
+                app.main,
+            )
         if app.conf.worker_redirect_stdouts:
             # watchkit writes log lines to sys.stdout; the worker would turn that
             # into a logging proxy whose records come back to watchkit's handler,

@@ -22,8 +22,6 @@ QUEUES = ["notifications", "sms"]
 app = Celery("bookings", broker=BROKER, backend=BROKER, set_as_current=False)
 app.conf.update(
     task_default_queue="notifications",
-    # watchkit's log chain is the process's; Celery must not replace the root handlers.
-    worker_hijack_root_logger=False,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
     result_expires=300,
