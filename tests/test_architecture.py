@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit._outgoing",
             "watchkit._dependency",
             "watchkit._cache",
+            "watchkit._queue",
         ),
     ),
     ("integrations", ("watchkit.integrations",)),
@@ -68,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "watchkit.cache",
             # Login monitor and active users over the in-memory or the Redis stores.
             "watchkit.security",
+            "watchkit.queue",
         ),
     ),
 ]
@@ -76,6 +78,8 @@ FRAMEWORKS = frozenset(
     {"django", "fastapi", "flask", "gunicorn", "hypercorn", "starlette", "uvicorn", "werkzeug"}
     # Database, cache and HTTP client libraries of the dependency modules.
     | {"psutil", "psycopg", "psycopg_pool", "redis", "requests", "sqlalchemy"}
+    # Task queues.
+    | {"billiard", "celery", "kombu"}
 )
 
 

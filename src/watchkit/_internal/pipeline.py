@@ -142,6 +142,34 @@ def flush_configured() -> bool:
     return flush_pipeline(pipeline, pipeline.settings.shutdown_timeout)
 
 
+def forget_parent_measurements(provider: object) -> bool:
+    """Drop the metric points a forked child inherited from its parent; False if impossible.
+
+    The child is a new instance (the SDK gives it its own ``service.instance.id``):
+    what the parent counted is the parent's to report. Left in place, every
+    cumulative counter of a new pre-fork child (a Celery pool child recycled by
+    ``max_tasks_per_child``, a gunicorn worker restarted by ``max_requests``)
+    starts at the parent's total, and a sum across instances counts it twice.
+    The SDK (1.45) has no public way to do this: its private measurement
+    consumer is renewed here, and a test fails loudly if that internal changes.
+    """
+    consumer = getattr(provider, "_measurement_consumer", None)
+    storages = getattr(consumer, "_reader_storages", None)
+    config = getattr(consumer, "_sdk_config", None)
+    if consumer is None or not isinstance(storages, dict) or config is None:
+        return False
+    from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
+
+    consumer._lock = threading.Lock()
+    consumer._reader_storages = {
+        reader: MetricReaderStorage(
+            config, reader._instrument_class_temporality, reader._instrument_class_aggregation
+        )
+        for reader in storages
+    }
+    return True
+
+
 def _after_fork_in_child() -> None:
     # The SDK's providers renew service.instance.id and restart their worker
     # threads after a fork; process.pid is watchkit's and is renewed here.
@@ -150,6 +178,8 @@ def _after_fork_in_child() -> None:
     if pipeline is None:
         return
     for provider in owned_providers(pipeline):
+        if isinstance(provider, MeterProvider) and not forget_parent_measurements(provider):
+            internal_logger.debug("watchkit: cannot reset inherited metric points after fork")
         update = getattr(provider, "_update_resource", None)
         if update is not None:
             try:

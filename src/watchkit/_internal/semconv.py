@@ -353,3 +353,55 @@ SYNTHETIC_STEP_DURATION: Final = "watchkit.synthetic.step.duration"
 SYNTHETIC_JOURNEY: Final = "journey"
 SYNTHETIC_STEP: Final = "step"
 SYNTHETIC_RESULT: Final = "result"
+
+# Messaging (docs/messaging/messaging-metrics.md, messaging-spans.md; development
+# status: the names may still change upstream, and watchkit follows them when
+# they do). `messaging.operation.type` uses the current values (`send`, not the
+# deprecated `publish`).
+MESSAGING_CLIENT_SENT_MESSAGES: Final = "messaging.client.sent.messages"
+MESSAGING_CLIENT_CONSUMED_MESSAGES: Final = "messaging.client.consumed.messages"
+MESSAGING_PROCESS_DURATION: Final = "messaging.process.duration"
+UNIT_MESSAGES: Final = "{message}"
+MESSAGING_SYSTEM: Final = "messaging.system"
+MESSAGING_DESTINATION_NAME: Final = "messaging.destination.name"
+MESSAGING_OPERATION_NAME: Final = "messaging.operation.name"
+MESSAGING_OPERATION_TYPE: Final = "messaging.operation.type"
+MESSAGING_MESSAGE_ID: Final = "messaging.message.id"
+MESSAGING_OPERATION_SEND: Final = "send"
+MESSAGING_OPERATION_PROCESS: Final = "process"
+# Background jobs routinely run longer than the 10 s the semconv set ends at: the
+# semconv buckets, then 30 s to 15 min, so a slow job is not one "> 10 s" bucket.
+MESSAGING_PROCESS_DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    *SEMCONV_DURATION_BUCKETS, 30.0, 60.0, 300.0, 900.0,
+)  # fmt: skip
+# watchkit's own queue signals (semconv has nothing for wait time, depth, job
+# outcomes, retries or dead letters).
+WATCHKIT_QUEUE_WAIT_DURATION: Final = "watchkit.queue.wait.duration"
+"""Histogram, unit ``s``: enqueue to start of processing, by system, destination, job."""
+# Runtime-shaped buckets clip a queue wait at 10 s, so a 15 s blip and a
+# 30-minute outage look the same (celery-exporter PR #386): 50 ms to 30 min.
+QUEUE_WAIT_BUCKETS: Final[tuple[float, ...]] = (
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+)  # fmt: skip
+WATCHKIT_QUEUE_JOBS: Final = "watchkit.queue.jobs"
+"""Counter, unit ``{job}``: finished deliveries, by system, destination, job name and outcome."""
+UNIT_JOBS: Final = "{job}"
+WATCHKIT_QUEUE_DEPTH: Final = "watchkit.queue.depth"
+"""Observable gauge, unit ``{message}``: messages waiting, by system and destination."""
+JOB_NAME: Final = "job.name"
+JOB_OUTCOME: Final = "job.outcome"
+JOB_OUTCOME_SUCCESS: Final = "success"
+JOB_OUTCOME_FAILURE: Final = "failure"
+JOB_OUTCOME_RETRY: Final = "retry"
+JOB_OUTCOME_REVOKED: Final = "revoked"
+JOB_OUTCOME_DEAD_LETTERED: Final = "dead_lettered"
+MESSAGING_SYSTEM_CELERY: Final = "celery"
+MESSAGING_SYSTEM_REDIS: Final = "redis"
+# The message header carrying the enqueue time (Unix seconds, as a string).
+QUEUE_ENQUEUED_AT_HEADER: Final = "watchkit-enqueued-at"
+# Log-context keys bound while a message (or a Celery task) is processed.
+LOG_QUEUE: Final = "queue"
+LOG_MESSAGE_ID: Final = "message_id"
+LOG_JOB_NAME: Final = "job_name"
+LOG_TASK_ID: Final = "task_id"
+LOG_TASK_NAME: Final = "task_name"
