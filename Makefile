@@ -11,7 +11,7 @@ RUN_PYTEST = rc=0; $(1) -m pytest $(2) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests ($(1)): check tests/ and testpaths" >&2; fi; \
 	exit $$rc
 
-.PHONY: demo test services lint typecheck docs catalogue pytest bench matrix clean
+.PHONY: demo example test services lint typecheck docs catalogue pytest bench matrix clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ $(VENV)/.dev-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/demo.py
+
+# One of the three systems in examples/ (food_delivery, bookings, reservations), with
+# console output and no backend: `make example NAME=food_delivery`. Each is a package whose
+# __main__ starts its servers and drives its traffic script (see its README).
+NAME ?= food_delivery
+example: $(VENV)/.dev-installed
+	$(BIN)/python -m examples.$(NAME)
 
 # Real servers the suite starts on loopback ports, as "<command or path glob>=<Debian
 # package>": each package is installed (as root) only when its probe finds nothing.
