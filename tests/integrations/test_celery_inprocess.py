@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from opentelemetry import trace
 
 import watchkit
 import watchkit.integrations.celery
@@ -43,9 +44,16 @@ def app() -> Iterator[Celery]:
 
 
 def _run(app: Celery, *calls: tuple[str, tuple[Any, ...]]) -> list[Any]:
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        results = [app.tasks[name].delay(*args) for name, args in calls]
-        return [r.get(timeout=10, propagate=False) for r in results]
+    # Celery's test worker sets the root logger to its own level (ERROR); later
+    # tests that capture watchkit's warnings need the level they started with.
+    root = logging.getLogger()
+    level = root.level
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            results = [app.tasks[name].delay(*args) for name, args in calls]
+            return [r.get(timeout=10, propagate=False) for r in results]
+    finally:
+        root.setLevel(level)
 
 
 def test_spans_and_outcomes_in_process(app: Celery, telemetry: TelemetryCapture) -> None:
@@ -123,6 +131,8 @@ def test_a_publish_that_raises_is_counted_as_failed(telemetry: TelemetryCapture)
         for _ in range(2):
             with pytest.raises(OperationalError):
                 notify.apply_async(retry=False)
+            # The failed publish's span must not stay current in the caller's thread.
+            assert trace.get_current_span() is trace.INVALID_SPAN
     finally:
         watchkit.integrations.celery.uninstrument()
         dead.close()

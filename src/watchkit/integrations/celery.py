@@ -34,7 +34,6 @@ metrics and log context only, so no task is traced twice.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -87,13 +86,12 @@ _OUTCOMES: Final = {
 
 
 class _Publish:
-    __slots__ = ("queue", "span", "task_id", "token")
+    __slots__ = ("queue", "span", "task_id")
 
     def __init__(self, task_id: str | None, queue: str) -> None:
         self.task_id = task_id
         self.queue = queue
         self.span: trace.Span | None = None
-        self.token: object = None
 
 
 class _Run:
@@ -160,10 +158,6 @@ def _queue_of(routing_key: Any, exchange: Any) -> str:
 
 # Publish --------------------------------------------------------------------------
 def _end_publish(publish: _Publish, error: str | None) -> None:
-    if publish.token is not None:
-        # A publish that raised may have left the context elsewhere.
-        with contextlib.suppress(Exception):
-            otel_context.detach(publish.token)  # type: ignore[arg-type]
     record_sent(_SYSTEM, publish.queue, error)
     span = publish.span
     if span is not None:
@@ -207,8 +201,10 @@ def _before_publish(
                 kind=SpanKind.PRODUCER,
                 attributes=attributes,
             )
-            publish.token = otel_context.attach(trace.set_span_in_context(publish.span))
-            inject(headers)
+            # Injected from a context that holds the span, never attached: a publish
+            # that raises skips after_task_publish, and an attached span would stay
+            # current in the caller's thread after the exception.
+            inject(headers, trace.set_span_in_context(publish.span))
         else:
             headers[semconv.QUEUE_ENQUEUED_AT_HEADER] = repr(time.time())
         local.publish = publish
