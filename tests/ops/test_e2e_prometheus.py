@@ -5,8 +5,9 @@ a real Prometheus (Debian) scrapes it every second with the generated rules
 loaded and sends alerts to a real Alertmanager (Debian) configured with the
 generated routing, whose receivers post to a webhook server in this process.
 The traffic crosses the error-rate threshold and also exercises the database,
-cache, dependency, outgoing HTTP, health, synthetic, security and runtime
-metrics, so every dashboard panel has something to show. The tests then read
+cache, dependency, outgoing HTTP, health, synthetic, queue (through
+``watchkit.queue``), active-user, security and runtime metrics, so every
+dashboard panel has something to show. The tests then read
 the alert states, the webhook deliveries, every panel's query and a report.
 """
 
@@ -34,6 +35,7 @@ import watchkit
 import watchkit.cache
 import watchkit.db
 import watchkit.http_client
+import watchkit.queue
 import watchkit.runtime
 from tests.integrations.servers import WsgiThread
 from tests.ops.dashboards import filled_queries
@@ -139,6 +141,30 @@ def _app(engine: Any) -> Any:
         return [b"no" if failing else b"ok"]
 
     return app
+
+
+class _Jobs:
+    """A queue in memory, sent to and processed through ``watchkit.queue``; every 5th job fails."""
+
+    def __init__(self) -> None:
+        self.outbox: list[dict[str, str]] = []
+        self.sent = 0
+        # Held: a depth source that is no longer referenced stops reporting.
+        self.depth = watchkit.queue.depth("emails", lambda: len(self.outbox), system="redis")
+
+    def run(self) -> None:
+        for _ in range(2):
+            headers: dict[str, str] = {}
+            with watchkit.queue.send("emails", headers, system="redis"):
+                self.outbox.append(headers)
+            self.sent += 1
+        headers = self.outbox.pop(0)  # one stays behind each round: the backlog grows
+        with (
+            contextlib.suppress(RuntimeError),
+            watchkit.queue.process("emails", headers, system="redis", job="send_email"),
+        ):
+            if self.sent % 10 == 0:
+                raise RuntimeError("mail server refused")
 
 
 def _firing(base: str) -> list[dict[str, Any]]:
@@ -277,6 +303,12 @@ def _run_stack(
     result = Stack(base, service, start=time.time())
     registry = HealthRegistry()
     registry.add("database", lambda: None)
+    jobs = _Jobs()
+    app_users = watchkit.active_users(SERVICE, periods=("hour", "day"))
+    # A shared store nobody listens on: every record is a counted store error.
+    shared = watchkit.active_users(
+        f"{SERVICE}-shared", store=f"redis://127.0.0.1:{_free_port()}/0", timeout=0.5
+    )
     with WsgiThread(WatchkitMiddleware(_app(engine))) as server, httpx.Client() as client:
         monitor = LoginMonitor(max_failures=5, window=600)
         deadline = time.monotonic() + 90
@@ -292,12 +324,15 @@ def _run_stack(
             if iteration % 5 == 0:
                 client.get(f"{server.url}/slow")
                 result.sent["slow"] += 1
+            jobs.run()
+            app_users.record(f"user-{iteration % 7}")
             if iteration % 10 == 1:
                 # The rarer signals, often enough for a rate over a few scrapes.
                 for _ in range(6):
                     monitor.record(False, user="alice", source_ip=f"198.51.100.{iteration % 250}")
                 monitor.record(True, user="bob", source_ip="198.51.100.250")
                 registry.run_sync("readyz")
+                shared.record("user-1")
                 _journeys(result, server.url)
                 with pytest.raises(httpx.TransportError):
                     client.get(f"http://127.0.0.1:{_free_port()}/closed", timeout=2)
