@@ -86,6 +86,31 @@ def test_dashboard_variables_rate_interval_and_threshold_lines() -> None:
     assert [s["value"] for s in steps] == [None, 0.2, 0.3]
 
 
+def test_queue_panels_draw_the_declared_queue_thresholds() -> None:
+    """Backlog, wait and failure-ratio levels are lines on the depth, wait and ratio panels."""
+    model = ops.dashboard(
+        ops.service(
+            "worker",
+            thresholds=[
+                ops.threshold("Backlog", kind="queue_backlog", warning=100, critical=1000),
+                ops.threshold("SlowQueue", kind="queue_wait", warning="30s", critical="2m"),
+                ops.threshold("JobFailures", kind="job_failure_ratio", critical=0.2),
+            ],
+        )
+    )
+    panels = {p["title"]: p for p in model["panels"]}
+    rows = [p["title"] for p in model["panels"] if p["type"] == "row"]
+    assert rows.index("Queues") == rows.index("Dependencies") + 1
+    assert "User activity" in rows and "Security" not in rows
+    for title, levels in (("Queue depth", [None, 100, 1000]), ("Queue wait", [None, 30, 120]),
+                          ("Job failure ratio", [None, None, 0.2])):  # fmt: skip
+        steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [s["value"] for s in steps] == levels, title
+    queries = dict(panel_queries(model))
+    assert queries["Active users"].startswith("sum by (feature, period) (watchkit_users_active{")
+    assert "watchkit_security_store_errors_total{" in queries["Shared store errors"]
+
+
 def test_every_panel_query_parses_with_promtool(tmp_path: Path) -> None:
     """Each query, with Grafana's variables substituted, is a valid recording rule for promtool."""
     check_with_promtool(ops.dashboard(_service()), "checkout", tmp_path)

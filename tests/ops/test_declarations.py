@@ -144,8 +144,11 @@ def test_yaml_and_python_build_the_same_model(tmp_path: Path) -> None:
         "    slos:\n"
         "      - {name: availability, objective: 0.999}\n"
         "      - {name: fast, objective: 0.95, sli: latency, latency: 500ms}\n"
+        "      - {name: prompt, objective: 0.99, sli: latency, latency: 2m, queue: emails}\n"
         "    thresholds:\n"
         "      - {name: HighLatency, kind: latency, warning: 200ms, critical: 300ms}\n"
+        "      - {name: Backlog, kind: queue_backlog, warning: 100, queue: emails, for: 2m}\n"
+        "      - {name: SlowQueue, kind: queue_wait, critical: 30s}\n"
         "    capacity: {memory_limit: 512MiB}\n"
     )
     from_python = ops.service(
@@ -154,8 +157,13 @@ def test_yaml_and_python_build_the_same_model(tmp_path: Path) -> None:
         slos=[
             ops.slo("availability", objective=0.999),
             ops.slo("fast", objective=0.95, sli="latency", latency=0.5),
+            ops.slo("prompt", objective=0.99, sli="latency", latency=120, queue="emails"),
         ],
-        thresholds=[ops.threshold("HighLatency", kind="latency", warning=0.2, critical=0.3)],
+        thresholds=[
+            ops.threshold("HighLatency", kind="latency", warning=0.2, critical=0.3),
+            ops.threshold("Backlog", kind="queue_backlog", warning=100, queue="emails", for_="2m"),
+            ops.threshold("SlowQueue", kind="queue_wait", critical=30),
+        ],
         capacity=ops.capacity(memory_limit=512 * 2**20),
     )
     assert ops.load_yaml(path) == [from_python]
