@@ -430,6 +430,38 @@ def test_queue_backlog_failure_ratio_and_wait_thresholds(tmp_path: Path) -> None
     )  # fmt: skip
 
 
+def _page(slo: str, ratio: str, what: str = "error") -> dict[str, Any]:
+    """The 14.4x page of a 99 %, 30-day SLO whose ratio is ``ratio``."""
+    return {
+        "exp_labels": _labels("ErrorBudgetBurn", "critical", slo=slo, burn="page",
+                              short="5m", long="1h"),
+        "exp_annotations": {
+            "summary": f"checkout: SLO {slo} burns its error budget 14.4x too fast",
+            "description": f"The {what} ratio of SLO {slo} (99 % over 30d) is above 14.4x "
+            "its budget over both 1h and 5m; at this rate the budget lasts 50h. "
+            f"Current ratio: {ratio}.",
+            "runbook_url": RUNBOOK,
+        },
+    }  # fmt: skip
+
+
+def _pages_at_3m(tmp_path: Path, series: list[dict[str, Any]], pages: list[Any]) -> None:
+    """Silent at 2 m; at 3 m (the page's 2-minute `for` after the first rate), these pages."""
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
+                    {"eval_time": "3m", "alertname": "ErrorBudgetBurn", "exp_alerts": pages},
+                ],
+            }
+        ],
+    )
+
+
 def test_queue_slos_count_failed_jobs_and_long_waits(tmp_path: Path) -> None:
     """20 % failed or dead-lettered jobs, 30 % waits over a minute: both queue SLOs page.
 
@@ -447,39 +479,7 @@ def test_queue_slos_count_failed_jobs_and_long_waits(tmp_path: Path) -> None:
         {"series": f"{wait}_count{{{queue}}}", "values": "0+10x30"},
     ]
 
-    def page(slo: str, what: str, ratio: str) -> dict[str, Any]:
-        return {
-            "exp_labels": _labels("ErrorBudgetBurn", "critical", slo=slo, burn="page",
-                                  short="5m", long="1h"),
-            "exp_annotations": {
-                "summary": f"checkout: SLO {slo} burns its error budget 14.4x too fast",
-                "description": f"The {what} ratio of SLO {slo} (99 % over 30d) is above 14.4x "
-                "its budget over both 1h and 5m; at this rate the budget lasts 50h. "
-                f"Current ratio: {ratio}.",
-                "runbook_url": RUNBOOK,
-            },
-        }  # fmt: skip
-
-    _promtool(
-        tmp_path,
-        [
-            {
-                "interval": "1m",
-                "input_series": series,
-                "alert_rule_test": [
-                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
-                    {
-                        "eval_time": "3m",
-                        "alertname": "ErrorBudgetBurn",
-                        "exp_alerts": [
-                            page("jobs", "error", "20%"),
-                            page("jobwait", "latency", "30%"),
-                        ],
-                    },
-                ],
-            }
-        ],
-    )
+    _pages_at_3m(tmp_path, series, [_page("jobs", "20%"), _page("jobwait", "30%", "latency")])
 
 
 def test_fast_burn_pages_and_ticket_waits(tmp_path: Path) -> None:
@@ -546,48 +546,7 @@ def test_dependency_slo_counts_sdk_calls_and_http_requests_together(tmp_path: Pa
         {"series": f'{runs}{{{SVC}, journey="order", result="fail"}}', "values": "0+1x30"},
     ]  # fmt: skip
 
-    def page(
-        slo: str,
-        objective: str,
-        period: str,
-        factor: str,
-        lasts: str,
-        short: str,
-        long: str,
-        ratio: str,
-    ) -> dict[str, Any]:
-        return {
-            "exp_labels": _labels("ErrorBudgetBurn", "critical", slo=slo, burn="page",
-                                  short=short, long=long),
-            "exp_annotations": {
-                "summary": f"checkout: SLO {slo} burns its error budget {factor}x too fast",
-                "description": f"The error ratio of SLO {slo} ({objective} % over {period}) is "
-                f"above {factor}x its budget over both {long} and {short}; at this rate the "
-                f"budget lasts {lasts}. Current ratio: {ratio}.",
-                "runbook_url": RUNBOOK,
-            },
-        }  # fmt: skip
-
-    _promtool(
-        tmp_path,
-        [
-            {
-                "interval": "1m",
-                "input_series": series,
-                "alert_rule_test": [
-                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
-                    {
-                        "eval_time": "3m",
-                        "alertname": "ErrorBudgetBurn",
-                        "exp_alerts": [
-                            page("payments", "99", "30d", "14.4", "50h", "5m", "1h", "20%"),
-                            page("journey", "99", "30d", "14.4", "50h", "5m", "1h", "50%"),
-                        ],
-                    },
-                ],
-            }
-        ],
-    )
+    _pages_at_3m(tmp_path, series, [_page("payments", "20%"), _page("journey", "50%")])
 
 
 def test_telemetry_absent_holds_two_minutes_and_spares_a_fresh_prometheus(tmp_path: Path) -> None:
