@@ -49,11 +49,12 @@ def test_alertmanager_config_passes_amtool_and_routes_by_severity(tmp_path: Path
 
 
 def test_alertmanager_inhibits_warning_by_critical_of_the_same_alert() -> None:
-    """The inhibition is scoped to service, alert and SLO."""
+    """The inhibition is scoped to the service, the alert and what it is about (SLO, queue ...)."""
     config = ops.alertmanager(receivers={"critical": "oncall"})
     rule = config["inhibit_rules"][0]
     assert rule["source_matchers"] == ['severity="critical"']
-    assert rule["equal"] == ["service_name", "alertname", "slo"]
+    assert rule["equal"] == ["service_name", "alertname", "slo", "route", "health_check_name",
+                             "journey", "messaging_destination_name", "job_name"]  # fmt: skip
     assert config["route"]["group_by"] == ["service_name", "alertname"]
     assert [r["name"] for r in config["receivers"]] == ["oncall", "chat", "email"]
     with pytest.raises(ConfigError, match=r"receivers\['page'\]"):
