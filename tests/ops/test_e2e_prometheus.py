@@ -85,6 +85,10 @@ def _declaration() -> ops.Service:
             ops.threshold("HighLatency", kind="latency", warning="200ms", critical="300ms"),
             ops.threshold("HealthCheckFailing", kind="health", warning="warn", critical="fail"),
             ops.threshold("SyntheticJourneyFailing", kind="synthetic", warning=0),
+            # The test's queue keeps one more message each round.
+            ops.threshold(
+                "EmailBacklog", kind="queue_backlog", warning=20, queue="emails", for_="2s"
+            ),
         ],
         anomalies=False,
     )
@@ -113,6 +117,7 @@ class Stack:
     sent: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "slow": 0})
     start: float = 0.0
     panels: list[tuple[str, str, list[float]]] = field(default_factory=list)
+    backlog: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _app(engine: Any) -> Any:
@@ -167,9 +172,9 @@ class _Jobs:
                 raise RuntimeError("mail server refused")
 
 
-def _firing(base: str) -> list[dict[str, Any]]:
+def _firing(base: str, name: str = "HighErrorRate") -> list[dict[str, Any]]:
     payload = httpx.get(f"{base}/api/v1/alerts", timeout=5).json()
-    return [a for a in payload["data"]["alerts"] if a["labels"]["alertname"] == "HighErrorRate"]
+    return [a for a in payload["data"]["alerts"] if a["labels"]["alertname"] == name]
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -353,6 +358,7 @@ def _run_stack(
         # Two more scrapes, so the last requests are in Prometheus.
         time.sleep(2.5)
         result.deliveries = list(_Webhook.received)
+        result.backlog = _firing(base, "EmailBacklog")
         # Now, while the app still serves /metrics: after the first test the
         # suite shuts watchkit down and Prometheus marks its gauges stale.
         result.panels = _panel_results(base, service)
@@ -368,6 +374,15 @@ def test_error_rate_alert_goes_pending_then_fires(stack: Stack) -> None:
     assert critical["labels"]["team"] == "payments"
     assert critical["labels"]["service_name"] == SERVICE
     assert critical["annotations"]["runbook_url"] == RUNBOOK
+
+
+def test_queue_backlog_alert_fires_for_its_queue(stack: Stack) -> None:
+    """The depth reported through watchkit.queue passes 20 messages: EmailBacklog fires."""
+    assert [a["state"] for a in stack.backlog] == ["firing"], stack.backlog
+    labels = stack.backlog[0]["labels"]
+    assert labels["messaging_destination_name"] == "emails"
+    assert labels["severity"] == "warning" and labels["team"] == "payments"
+    assert "messages are waiting in queue emails" in stack.backlog[0]["annotations"]["description"]
 
 
 def test_alertmanager_delivers_the_page_with_severity_team_and_runbook(stack: Stack) -> None:
