@@ -89,13 +89,14 @@ def alertmanager(
             {
                 "source_matchers": ['severity="critical"'],
                 "target_matchers": ['severity=~"warning|info"'],
-                # Without `equal`, one page would silence every other warning.
-                "equal": same,
+                # Without `equal`, one page would silence every other warning;
+                # separate lists, or YAML writes an anchor and an alias.
+                "equal": list(same),
             },
             {
                 "source_matchers": ['severity="warning"'],
                 "target_matchers": ['severity="info"'],
-                "equal": same,
+                "equal": list(same),
             },
         ],
         "receivers": out_receivers,
