@@ -49,11 +49,12 @@ def test_alertmanager_config_passes_amtool_and_routes_by_severity(tmp_path: Path
 
 
 def test_alertmanager_inhibits_warning_by_critical_of_the_same_alert() -> None:
-    """The inhibition is scoped to service, alert and SLO."""
+    """The inhibition is scoped to the service, the alert and what it is about (SLO, queue ...)."""
     config = ops.alertmanager(receivers={"critical": "oncall"})
     rule = config["inhibit_rules"][0]
     assert rule["source_matchers"] == ['severity="critical"']
-    assert rule["equal"] == ["service_name", "alertname", "slo"]
+    assert rule["equal"] == ["service_name", "alertname", "slo", "route", "health_check_name",
+                             "journey", "messaging_destination_name", "job_name"]  # fmt: skip
     assert config["route"]["group_by"] == ["service_name", "alertname"]
     assert [r["name"] for r in config["receivers"]] == ["oncall", "chat", "email"]
     with pytest.raises(ConfigError, match=r"receivers\['page'\]"):
@@ -84,6 +85,31 @@ def test_dashboard_variables_rate_interval_and_threshold_lines() -> None:
     latency = next(p for p in model["panels"] if p["title"] == "Latency")
     steps = latency["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert [s["value"] for s in steps] == [None, 0.2, 0.3]
+
+
+def test_queue_panels_draw_the_declared_queue_thresholds() -> None:
+    """Backlog, wait and failure-ratio levels are lines on the depth, wait and ratio panels."""
+    model = ops.dashboard(
+        ops.service(
+            "worker",
+            thresholds=[
+                ops.threshold("Backlog", kind="queue_backlog", warning=100, critical=1000),
+                ops.threshold("SlowQueue", kind="queue_wait", warning="30s", critical="2m"),
+                ops.threshold("JobFailures", kind="job_failure_ratio", critical=0.2),
+            ],
+        )
+    )
+    panels = {p["title"]: p for p in model["panels"]}
+    rows = [p["title"] for p in model["panels"] if p["type"] == "row"]
+    assert rows.index("Queues") == rows.index("Dependencies") + 1
+    assert "User activity" in rows and "Security" not in rows
+    for title, levels in (("Queue depth", [None, 100, 1000]), ("Queue wait", [None, 30, 120]),
+                          ("Job failure ratio", [None, None, 0.2])):  # fmt: skip
+        steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [s["value"] for s in steps] == levels, title
+    queries = dict(panel_queries(model))
+    assert queries["Active users"].startswith("sum by (feature, period) (watchkit_users_active{")
+    assert "watchkit_security_store_errors_total{" in queries["Shared store errors"]
 
 
 def test_every_panel_query_parses_with_promtool(tmp_path: Path) -> None:

@@ -34,6 +34,53 @@ def test_service_buckets_recheck_latencies() -> None:
         ops.service("s", slos=[fast], buckets=[0.1, 1.0])
 
 
+def test_queue_wait_threshold_must_be_a_wait_bucket_boundary() -> None:
+    """30 s and 2 m are wait boundaries, 45 s is not: the error names the wait histogram's."""
+    slow = ops.threshold("SlowQueue", kind="queue_wait", warning="30s", critical="2m")
+    assert (slow.warning, slow.critical) == (30.0, 120.0)
+    with pytest.raises(ConfigError) as caught:
+        ops.threshold("SlowQueue", kind="queue_wait", warning="45s")
+    message = str(caught.value)
+    assert message.startswith("thresholds[0].warning = '45s' is not a bucket boundary of the "
+                              "queue wait histogram (watchkit.queue.wait.duration)")  # fmt: skip
+    assert "10s, 30s, 1m, 2m, 5m, 10m, 30m" in message
+    # The request buckets do not apply to queue waits, whatever the service declares.
+    wait = ops.slo("jobwait", objective=0.99, sli="latency", latency="1m", queue="emails")
+    assert ops.service("s", slos=[wait], buckets=[0.1, 1.0]).slos[0].latency == 60.0
+    with pytest.raises(ConfigError, match=r"slos\[0\]\.latency = '200ms' .* queue wait"):
+        ops.slo("jobwait", objective=0.99, sli="latency", latency="200ms", queue="emails")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        (
+            {"kind": "queue_backlog", "warning": 0.5},
+            r"thresholds\[0\]\.warning = 0\.5 .* "
+            r"a count >= 0 \(messages waiting\)",
+        ),
+        ({"kind": "job_failure_ratio", "warning": 5}, r"thresholds\[0\]\.warning = 5 .* fraction"),
+        (
+            {"kind": "latency", "warning": "200ms", "queue": "q"},
+            r"thresholds\[0\]\.queue is only accepted for kinds 'queue_backlog'",
+        ),
+        ({"kind": "queue_backlog", "warning": 10, "queue": ""}, r"thresholds\[0\]\.queue = ''"),
+        ({"kind": "queue_backlog", "warning": 10, "critical": 5}, r"must be below critical"),
+    ],
+)
+def test_queue_threshold_errors_name_the_field(kwargs: dict[str, object], pattern: str) -> None:
+    """Each bad queue threshold value raises ConfigError naming it."""
+    with pytest.raises(ConfigError, match=pattern):
+        ops.threshold("Q", **kwargs)  # type: ignore[arg-type]
+
+
+def test_queue_slo_is_one_source() -> None:
+    """A queue SLO reads its queue only; with another source it is refused."""
+    assert ops.slo("jobs", objective=0.99, queue="emails").source == "queue"
+    with pytest.raises(ConfigError, match=r"at most one of route, flow, .*queue"):
+        ops.slo("jobs", objective=0.99, queue="emails", flow="checkout")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
@@ -97,8 +144,11 @@ def test_yaml_and_python_build_the_same_model(tmp_path: Path) -> None:
         "    slos:\n"
         "      - {name: availability, objective: 0.999}\n"
         "      - {name: fast, objective: 0.95, sli: latency, latency: 500ms}\n"
+        "      - {name: prompt, objective: 0.99, sli: latency, latency: 2m, queue: emails}\n"
         "    thresholds:\n"
         "      - {name: HighLatency, kind: latency, warning: 200ms, critical: 300ms}\n"
+        "      - {name: Backlog, kind: queue_backlog, warning: 100, queue: emails, for: 2m}\n"
+        "      - {name: SlowQueue, kind: queue_wait, critical: 30s}\n"
         "    capacity: {memory_limit: 512MiB}\n"
     )
     from_python = ops.service(
@@ -107,8 +157,13 @@ def test_yaml_and_python_build_the_same_model(tmp_path: Path) -> None:
         slos=[
             ops.slo("availability", objective=0.999),
             ops.slo("fast", objective=0.95, sli="latency", latency=0.5),
+            ops.slo("prompt", objective=0.99, sli="latency", latency=120, queue="emails"),
         ],
-        thresholds=[ops.threshold("HighLatency", kind="latency", warning=0.2, critical=0.3)],
+        thresholds=[
+            ops.threshold("HighLatency", kind="latency", warning=0.2, critical=0.3),
+            ops.threshold("Backlog", kind="queue_backlog", warning=100, queue="emails", for_="2m"),
+            ops.threshold("SlowQueue", kind="queue_wait", critical=30),
+        ],
         capacity=ops.capacity(memory_limit=512 * 2**20),
     )
     assert ops.load_yaml(path) == [from_python]

@@ -5,8 +5,9 @@ a real Prometheus (Debian) scrapes it every second with the generated rules
 loaded and sends alerts to a real Alertmanager (Debian) configured with the
 generated routing, whose receivers post to a webhook server in this process.
 The traffic crosses the error-rate threshold and also exercises the database,
-cache, dependency, outgoing HTTP, health, synthetic, security and runtime
-metrics, so every dashboard panel has something to show. The tests then read
+cache, dependency, outgoing HTTP, health, synthetic, queue (through
+``watchkit.queue``), active-user, security and runtime metrics, so every
+dashboard panel has something to show. The tests then read
 the alert states, the webhook deliveries, every panel's query and a report.
 """
 
@@ -34,6 +35,7 @@ import watchkit
 import watchkit.cache
 import watchkit.db
 import watchkit.http_client
+import watchkit.queue
 import watchkit.runtime
 from tests.integrations.servers import WsgiThread
 from tests.ops.dashboards import filled_queries
@@ -83,6 +85,10 @@ def _declaration() -> ops.Service:
             ops.threshold("HighLatency", kind="latency", warning="200ms", critical="300ms"),
             ops.threshold("HealthCheckFailing", kind="health", warning="warn", critical="fail"),
             ops.threshold("SyntheticJourneyFailing", kind="synthetic", warning=0),
+            # The test's queue keeps one more message each round.
+            ops.threshold(
+                "EmailBacklog", kind="queue_backlog", warning=20, queue="emails", for_="2s"
+            ),
         ],
         anomalies=False,
     )
@@ -111,6 +117,7 @@ class Stack:
     sent: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "slow": 0})
     start: float = 0.0
     panels: list[tuple[str, str, list[float]]] = field(default_factory=list)
+    backlog: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _app(engine: Any) -> Any:
@@ -141,9 +148,33 @@ def _app(engine: Any) -> Any:
     return app
 
 
-def _firing(base: str) -> list[dict[str, Any]]:
+class _Jobs:
+    """A queue in memory, sent to and processed through ``watchkit.queue``; every 5th job fails."""
+
+    def __init__(self) -> None:
+        self.outbox: list[dict[str, str]] = []
+        self.sent = 0
+        # Held: a depth source that is no longer referenced stops reporting.
+        self.depth = watchkit.queue.depth("emails", lambda: len(self.outbox), system="redis")
+
+    def run(self) -> None:
+        for _ in range(2):
+            headers: dict[str, str] = {}
+            with watchkit.queue.send("emails", headers, system="redis"):
+                self.outbox.append(headers)
+            self.sent += 1
+        headers = self.outbox.pop(0)  # one stays behind each round: the backlog grows
+        with (
+            contextlib.suppress(RuntimeError),
+            watchkit.queue.process("emails", headers, system="redis", job="send_email"),
+        ):
+            if self.sent % 10 == 0:
+                raise RuntimeError("mail server refused")
+
+
+def _firing(base: str, name: str = "HighErrorRate") -> list[dict[str, Any]]:
     payload = httpx.get(f"{base}/api/v1/alerts", timeout=5).json()
-    return [a for a in payload["data"]["alerts"] if a["labels"]["alertname"] == "HighErrorRate"]
+    return [a for a in payload["data"]["alerts"] if a["labels"]["alertname"] == name]
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -277,6 +308,12 @@ def _run_stack(
     result = Stack(base, service, start=time.time())
     registry = HealthRegistry()
     registry.add("database", lambda: None)
+    jobs = _Jobs()
+    app_users = watchkit.active_users(SERVICE, periods=("hour", "day"))
+    # A shared store nobody listens on: every record is a counted store error.
+    shared = watchkit.active_users(
+        f"{SERVICE}-shared", store=f"redis://127.0.0.1:{_free_port()}/0", timeout=0.5
+    )
     with WsgiThread(WatchkitMiddleware(_app(engine))) as server, httpx.Client() as client:
         monitor = LoginMonitor(max_failures=5, window=600)
         deadline = time.monotonic() + 90
@@ -292,12 +329,15 @@ def _run_stack(
             if iteration % 5 == 0:
                 client.get(f"{server.url}/slow")
                 result.sent["slow"] += 1
+            jobs.run()
+            app_users.record(f"user-{iteration % 7}")
             if iteration % 10 == 1:
                 # The rarer signals, often enough for a rate over a few scrapes.
                 for _ in range(6):
                     monitor.record(False, user="alice", source_ip=f"198.51.100.{iteration % 250}")
                 monitor.record(True, user="bob", source_ip="198.51.100.250")
                 registry.run_sync("readyz")
+                shared.record("user-1")
                 _journeys(result, server.url)
                 with pytest.raises(httpx.TransportError):
                     client.get(f"http://127.0.0.1:{_free_port()}/closed", timeout=2)
@@ -318,6 +358,7 @@ def _run_stack(
         # Two more scrapes, so the last requests are in Prometheus.
         time.sleep(2.5)
         result.deliveries = list(_Webhook.received)
+        result.backlog = _firing(base, "EmailBacklog")
         # Now, while the app still serves /metrics: after the first test the
         # suite shuts watchkit down and Prometheus marks its gauges stale.
         result.panels = _panel_results(base, service)
@@ -333,6 +374,15 @@ def test_error_rate_alert_goes_pending_then_fires(stack: Stack) -> None:
     assert critical["labels"]["team"] == "payments"
     assert critical["labels"]["service_name"] == SERVICE
     assert critical["annotations"]["runbook_url"] == RUNBOOK
+
+
+def test_queue_backlog_alert_fires_for_its_queue(stack: Stack) -> None:
+    """The depth reported through watchkit.queue passes 20 messages: EmailBacklog fires."""
+    assert [a["state"] for a in stack.backlog] == ["firing"], stack.backlog
+    labels = stack.backlog[0]["labels"]
+    assert labels["messaging_destination_name"] == "emails"
+    assert labels["severity"] == "warning" and labels["team"] == "payments"
+    assert "messages are waiting in queue emails" in stack.backlog[0]["annotations"]["description"]
 
 
 def test_alertmanager_delivers_the_page_with_severity_team_and_runbook(stack: Stack) -> None:

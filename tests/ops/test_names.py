@@ -19,7 +19,9 @@ def test_names_match_a_real_scrape() -> None:
     meter = provider.get_meter("names")
     attrs = {semconv.HTTP_ROUTE: "/x", semconv.HTTP_RESPONSE_STATUS_CODE: 500,
              semconv.FLOW_NAME: "f", semconv.DB_SYSTEM_NAME: "postgresql",
-             semconv.SECURITY_ALERT_KIND: "brute_force"}  # fmt: skip
+             semconv.SECURITY_ALERT_KIND: "brute_force", semconv.MESSAGING_DESTINATION_NAME: "q",
+             semconv.JOB_NAME: "send", semconv.JOB_OUTCOME: "failure", semconv.USERS_PERIOD: "day",
+             semconv.SECURITY_STORE_OPERATION: "record"}  # fmt: skip
     for name, unit in (
         (semconv.HTTP_SERVER_REQUEST_DURATION, semconv.UNIT_SECONDS),
         (semconv.FLOW_DURATION, semconv.UNIT_SECONDS),
@@ -33,6 +35,8 @@ def test_names_match_a_real_scrape() -> None:
         (semconv.WATCHKIT_DEPENDENCY_DURATION, semconv.UNIT_SECONDS),
         (semconv.WATCHKIT_CACHE_OPERATION_DURATION, semconv.UNIT_SECONDS),
         (semconv.SYNTHETIC_DURATION, semconv.UNIT_SECONDS),
+        (semconv.WATCHKIT_QUEUE_WAIT_DURATION, semconv.UNIT_SECONDS),
+        (semconv.MESSAGING_PROCESS_DURATION, semconv.UNIT_SECONDS),
     ):
         meter.create_histogram(name, unit=unit).record(0.2, attrs)
     for name, unit in (
@@ -41,14 +45,20 @@ def test_names_match_a_real_scrape() -> None:
         (semconv.EVENTS, semconv.EVENTS_UNIT),
         (semconv.WATCHKIT_CACHE_OPERATIONS, semconv.WATCHKIT_CACHE_OPERATIONS_UNIT),
         (semconv.SYNTHETIC_RUNS, semconv.SYNTHETIC_RUNS_UNIT),
+        (semconv.WATCHKIT_QUEUE_JOBS, semconv.UNIT_JOBS),
+        (semconv.MESSAGING_CLIENT_SENT_MESSAGES, semconv.UNIT_MESSAGES),
+        (semconv.MESSAGING_CLIENT_CONSUMED_MESSAGES, semconv.UNIT_MESSAGES),
+        (semconv.SECURITY_STORE_ERRORS, semconv.SECURITY_STORE_ERRORS_UNIT),
     ):
         meter.create_counter(name, unit=unit).add(1, attrs)
     for name, unit in (
         (semconv.PROCESS_CPU_UTILIZATION, semconv.UNIT_RATIO),
         (semconv.SYSTEM_MEMORY_UTILIZATION, semconv.UNIT_RATIO),
         (semconv.HEALTH_CHECK_STATUS, semconv.UNIT_RATIO),
+        (semconv.WATCHKIT_QUEUE_DEPTH, semconv.UNIT_MESSAGES),
+        (semconv.USERS_ACTIVE, semconv.USERS_ACTIVE_UNIT),
     ):
-        meter.create_gauge(name, unit=unit).set(0.5)
+        meter.create_gauge(name, unit=unit).set(0.5, attrs)
     for name, unit in (
         (semconv.PROCESS_MEMORY_USAGE, semconv.UNIT_BYTES),
         (semconv.SYSTEM_FILESYSTEM_USAGE, semconv.UNIT_BYTES),
@@ -61,16 +71,21 @@ def test_names_match_a_real_scrape() -> None:
     series = {line.split("{")[0] for line in text.splitlines() if line and line[0] != "#"}
     for histogram in (names.HTTP_DURATION, names.FLOW_DURATION, names.DB_DURATION,
                       names.HTTP_CLIENT_DURATION, names.DEPENDENCY_DURATION,
-                      names.CACHE_DURATION, names.SYNTHETIC_DURATION):  # fmt: skip
+                      names.CACHE_DURATION, names.SYNTHETIC_DURATION, names.QUEUE_WAIT,
+                      names.MESSAGING_PROCESS_DURATION):  # fmt: skip
         assert {f"{histogram}_bucket", f"{histogram}_count", f"{histogram}_sum"} <= series
     for name in (names.SECURITY_ALERTS, names.SECURITY_LOGIN_ATTEMPTS, names.EVENTS,
                  names.CPU_UTILIZATION, names.MEMORY_USAGE, names.FILESYSTEM_USAGE,
                  names.FLOW_ACTIVE, names.CACHE_OPERATIONS, names.SYNTHETIC_RUNS,
                  names.SYSTEM_MEMORY_UTILIZATION, names.HEALTH_STATUS,
-                 names.DB_CONNECTIONS):  # fmt: skip
+                 names.DB_CONNECTIONS, names.QUEUE_DEPTH, names.QUEUE_JOBS,
+                 names.MESSAGING_SENT, names.MESSAGING_CONSUMED, names.USERS_ACTIVE,
+                 names.SECURITY_STORE_ERRORS):  # fmt: skip
         assert name in series, (name, sorted(series))
     for label in (names.LABEL_ROUTE, names.LABEL_STATUS, names.LABEL_FLOW_NAME,
-                  names.LABEL_DB_SYSTEM, names.LABEL_ALERT_KIND):  # fmt: skip
+                  names.LABEL_DB_SYSTEM, names.LABEL_ALERT_KIND, names.LABEL_QUEUE,
+                  names.LABEL_JOB_NAME, names.LABEL_JOB_OUTCOME, names.LABEL_USERS_PERIOD,
+                  names.LABEL_STORE_OPERATION):  # fmt: skip
         assert f'{label}="' in text
     # Float bounds are written in float form, which is what le_matcher expects.
     assert 'le="0.2"' in text

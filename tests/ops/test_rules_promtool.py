@@ -30,6 +30,8 @@ def _service() -> ops.Service:
             ops.slo("db", objective=0.99, sli="latency", latency="100ms", db_system="postgresql"),
             ops.slo("payments", objective=0.99, dependency="payments"),
             ops.slo("journey", objective=0.99, journey="order"),
+            ops.slo("jobs", objective=0.99, queue="emails"),
+            ops.slo("jobwait", objective=0.99, sli="latency", latency="1m", queue="emails"),
         ],
         thresholds=[
             ops.threshold("HighLatency", kind="latency", warning="200ms", critical="300ms"),
@@ -64,6 +66,13 @@ def _service() -> ops.Service:
                 critical=1,
                 for_="0m",
             ),
+            ops.threshold(
+                "QueueBacklog", kind="queue_backlog", warning=100, critical=1000, for_="2m"
+            ),
+            ops.threshold(
+                "JobFailures", kind="job_failure_ratio", warning=0.05, critical=0.2, queue="emails"
+            ),
+            ops.threshold("SlowQueue", kind="queue_wait", warning="30s", critical="2m"),
         ],
         capacity=ops.capacity(disk_horizon="4h", memory_limit="512MiB", max_request_rate=200),
     )
@@ -368,6 +377,111 @@ def test_metric_thresholds_read_gauges_and_counter_rates(tmp_path: Path) -> None
     )  # fmt: skip
 
 
+def test_queue_backlog_failure_ratio_and_wait_thresholds(tmp_path: Path) -> None:
+    """500 waiting for 2 m warns; 10 % failed jobs for 5 m warn; a 58.5 s p95 wait warns.
+
+    Each alert carries the queue (and the job, for failures) it is about.
+    """
+    queue = f'{SVC}, messaging_system="redis", messaging_destination_name="emails"'
+    jobs = f'watchkit_queue_jobs_total{{{queue}, job_name="send_email"'
+    wait = "watchkit_queue_wait_duration_seconds_bucket"
+    series = [
+        {"series": f'watchkit_queue_depth{{{queue}, instance="a"}}', "values": "50 500x20"},
+        # Another queue's short backlog stays silent.
+        {"series": f'watchkit_queue_depth{{{SVC}, messaging_destination_name="sms"}}',
+         "values": "20x20"},
+        {"series": f'{jobs}, job_outcome="success"}}', "values": "0+8x20"},
+        {"series": f'{jobs}, job_outcome="retry"}}', "values": "0+1x20"},
+        {"series": f'{jobs}, job_outcome="failure"}}', "values": "0+1x20"},
+        # Failures of another queue are not this threshold's (it names "emails").
+        {"series": f'watchkit_queue_jobs_total{{{SVC}, messaging_destination_name="sms", '
+                   f'job_name="send_sms", job_outcome="failure"}}', "values": "0+5x20"},
+        # Every wait between 30 s and 60 s: p95 is 58.5 s.
+        *({"series": f'{wait}{{{queue}, job_name="send_email", le="{le}"}}', "values": v}
+          for le, v in (("10.0", "0x20"), ("30.0", "0x20"), ("60.0", "0+10x20"),
+                        ("120.0", "0+10x20"), ("+Inf", "0+10x20"))),
+    ]  # fmt: skip
+    emails = {"messaging_destination_name": "emails"}
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "QueueBacklog", "exp_alerts": []},
+                    {"eval_time": "3m", "alertname": "QueueBacklog", "exp_alerts": [
+                        _alert("QueueBacklog", "warning",
+                               "500 messages are waiting in queue emails (threshold 100)",
+                               **emails)]},
+                    {"eval_time": "5m", "alertname": "JobFailures", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "JobFailures", "exp_alerts": [
+                        _alert("JobFailures", "warning",
+                               "10% of the send_email jobs of queue emails failed over 10m "
+                               "(threshold 5 %)", job_name="send_email", **emails)]},
+                    {"eval_time": "5m", "alertname": "SlowQueue", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "SlowQueue", "exp_alerts": [
+                        _alert("SlowQueue", "warning",
+                               "p95 wait in queue emails over 5m is 58.5s (threshold 30s)",
+                               **emails)]},
+                ],
+            }
+        ],
+    )  # fmt: skip
+
+
+def _page(slo: str, ratio: str, what: str = "error") -> dict[str, Any]:
+    """The 14.4x page of a 99 %, 30-day SLO whose ratio is ``ratio``."""
+    return {
+        "exp_labels": _labels("ErrorBudgetBurn", "critical", slo=slo, burn="page",
+                              short="5m", long="1h"),
+        "exp_annotations": {
+            "summary": f"checkout: SLO {slo} burns its error budget 14.4x too fast",
+            "description": f"The {what} ratio of SLO {slo} (99 % over 30d) is above 14.4x "
+            "its budget over both 1h and 5m; at this rate the budget lasts 50h. "
+            f"Current ratio: {ratio}.",
+            "runbook_url": RUNBOOK,
+        },
+    }  # fmt: skip
+
+
+def _pages_at_3m(tmp_path: Path, series: list[dict[str, Any]], pages: list[Any]) -> None:
+    """Silent at 2 m; at 3 m (the page's 2-minute `for` after the first rate), these pages."""
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
+                    {"eval_time": "3m", "alertname": "ErrorBudgetBurn", "exp_alerts": pages},
+                ],
+            }
+        ],
+    )
+
+
+def test_queue_slos_count_failed_jobs_and_long_waits(tmp_path: Path) -> None:
+    """20 % failed or dead-lettered jobs, 30 % waits over a minute: both queue SLOs page.
+
+    Retries are in the total but are not failures of the job.
+    """
+    queue = f'{SVC}, messaging_destination_name="emails", job_name="send_email"'
+    jobs, wait = "watchkit_queue_jobs_total", "watchkit_queue_wait_duration_seconds"
+    series = [
+        {"series": f'{jobs}{{{queue}, job_outcome="success"}}', "values": "0+6x30"},
+        {"series": f'{jobs}{{{queue}, job_outcome="retry"}}', "values": "0+2x30"},
+        {"series": f'{jobs}{{{queue}, job_outcome="failure"}}', "values": "0+1x30"},
+        {"series": f'{jobs}{{{queue}, job_outcome="dead_lettered"}}', "values": "0+1x30"},
+        {"series": f'{wait}_bucket{{{queue}, le="60.0"}}', "values": "0+7x30"},
+        {"series": f'{wait}_bucket{{{queue}, le="+Inf"}}', "values": "0+10x30"},
+        {"series": f"{wait}_count{{{queue}}}", "values": "0+10x30"},
+    ]
+
+    _pages_at_3m(tmp_path, series, [_page("jobs", "20%"), _page("jobwait", "30%", "latency")])
+
+
 def test_fast_burn_pages_and_ticket_waits(tmp_path: Path) -> None:
     """2 % errors against a 99.9 % SLO: the 14.4x page fires after its 2 minutes."""
     count = "http_server_request_duration_seconds_count"
@@ -432,52 +546,26 @@ def test_dependency_slo_counts_sdk_calls_and_http_requests_together(tmp_path: Pa
         {"series": f'{runs}{{{SVC}, journey="order", result="fail"}}', "values": "0+1x30"},
     ]  # fmt: skip
 
-    def page(
-        slo: str,
-        objective: str,
-        period: str,
-        factor: str,
-        lasts: str,
-        short: str,
-        long: str,
-        ratio: str,
-    ) -> dict[str, Any]:
-        return {
-            "exp_labels": _labels("ErrorBudgetBurn", "critical", slo=slo, burn="page",
-                                  short=short, long=long),
-            "exp_annotations": {
-                "summary": f"checkout: SLO {slo} burns its error budget {factor}x too fast",
-                "description": f"The error ratio of SLO {slo} ({objective} % over {period}) is "
-                f"above {factor}x its budget over both {long} and {short}; at this rate the "
-                f"budget lasts {lasts}. Current ratio: {ratio}.",
-                "runbook_url": RUNBOOK,
-            },
-        }  # fmt: skip
-
-    _promtool(
-        tmp_path,
-        [
-            {
-                "interval": "1m",
-                "input_series": series,
-                "alert_rule_test": [
-                    {"eval_time": "2m", "alertname": "ErrorBudgetBurn", "exp_alerts": []},
-                    {
-                        "eval_time": "3m",
-                        "alertname": "ErrorBudgetBurn",
-                        "exp_alerts": [
-                            page("payments", "99", "30d", "14.4", "50h", "5m", "1h", "20%"),
-                            page("journey", "99", "30d", "14.4", "50h", "5m", "1h", "50%"),
-                        ],
-                    },
-                ],
-            }
-        ],
-    )
+    _pages_at_3m(tmp_path, series, [_page("payments", "20%"), _page("journey", "50%")])
 
 
-def test_telemetry_absent_fires_after_ten_quiet_minutes(tmp_path: Path) -> None:
-    """target_info stops: silent while the last sample is within 10 minutes, then warns."""
+def test_telemetry_absent_holds_two_minutes_and_spares_a_fresh_prometheus(tmp_path: Path) -> None:
+    """target_info stops: silent until 10 quiet minutes plus its 2-minute `for`, then warns.
+
+    A Prometheus started with empty storage has no target_info until its first
+    scrape: the `for` keeps that moment from firing the alert.
+    """
+    absent = {
+        "exp_labels": {
+            **_labels("TelemetryAbsent", "warning"),
+            "deployment_environment_name": "production",
+        },
+        "exp_annotations": {
+            "summary": "checkout: no telemetry",
+            "description": "checkout has sent no telemetry for 10m: the service, its exporter or the collector is down.",  # noqa: E501
+            "runbook_url": RUNBOOK,
+        },
+    }
     _promtool(
         tmp_path,
         [
@@ -485,26 +573,20 @@ def test_telemetry_absent_fires_after_ten_quiet_minutes(tmp_path: Path) -> None:
                 "interval": "1m",
                 "input_series": [{"series": f"target_info{{{SVC}}}", "values": "1x5 _x30"}],
                 "alert_rule_test": [
-                    {"eval_time": "15m", "alertname": "TelemetryAbsent", "exp_alerts": []},
-                    {
-                        "eval_time": "16m",
-                        "alertname": "TelemetryAbsent",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    **_labels("TelemetryAbsent", "warning"),
-                                    "deployment_environment_name": "production",
-                                },
-                                "exp_annotations": {
-                                    "summary": "checkout: no telemetry",
-                                    "description": "checkout has sent no telemetry for 10m: the service, its exporter or the collector is down.",  # noqa: E501
-                                    "runbook_url": RUNBOOK,
-                                },
-                            }
-                        ],
-                    },
+                    # Absent from 16m (the last sample, at 5m, left the 10m window).
+                    {"eval_time": "17m", "alertname": "TelemetryAbsent", "exp_alerts": []},
+                    {"eval_time": "18m", "alertname": "TelemetryAbsent", "exp_alerts": [absent]},
                 ],
-            }
+            },
+            {
+                # Empty storage: the first sample arrives a minute after the start.
+                "interval": "1m",
+                "input_series": [{"series": f"target_info{{{SVC}}}", "values": "_ 1x10"}],
+                "alert_rule_test": [
+                    {"eval_time": "0m", "alertname": "TelemetryAbsent", "exp_alerts": []},
+                    {"eval_time": "3m", "alertname": "TelemetryAbsent", "exp_alerts": []},
+                ],
+            },
         ],
     )
 

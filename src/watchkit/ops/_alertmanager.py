@@ -2,10 +2,10 @@
 
 ``critical`` goes to the pager receiver, ``warning`` to chat and ``info`` to
 email; alerts are grouped by service and alert name, and a critical alert
-silences the warning of the same alert for the same service (and SLO), so one
-incident pages once instead of paging and chatting. The receivers are named,
-with empty configurations the user fills in (or replaces with
-``webhook_urls``, as the tests do).
+silences the warning of the same alert for the same service and the same SLO,
+route, check, journey, queue or job, so one incident pages once instead of
+paging and chatting. The receivers are named, with empty configurations the
+user fills in (or replaces with ``webhook_urls``, as the tests do).
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ def alertmanager(
                 + ", ".join(names_by_severity.values())
             )
     group_by = [names.LABEL_SERVICE, "alertname"]
+    # What tells two alerts of one name apart: a critical HighLatency on one
+    # route, or a critical QueueBacklog on one queue, says nothing of another's.
+    same = [names.LABEL_SERVICE, "alertname", "slo", "route", names.LABEL_HEALTH_CHECK,
+            names.LABEL_JOURNEY, names.LABEL_QUEUE, names.LABEL_JOB_NAME]  # fmt: skip
     out_receivers: list[dict[str, Any]] = []
     for receiver in dict.fromkeys(names_by_severity.values()):
         entry: dict[str, Any] = {"name": receiver}
@@ -85,13 +89,14 @@ def alertmanager(
             {
                 "source_matchers": ['severity="critical"'],
                 "target_matchers": ['severity=~"warning|info"'],
-                # Without `equal`, one page would silence every other warning.
-                "equal": [names.LABEL_SERVICE, "alertname", "slo"],
+                # Without `equal`, one page would silence every other warning;
+                # separate lists, or YAML writes an anchor and an alias.
+                "equal": list(same),
             },
             {
                 "source_matchers": ['severity="warning"'],
                 "target_matchers": ['severity="info"'],
-                "equal": [names.LABEL_SERVICE, "alertname", "slo"],
+                "equal": list(same),
             },
         ],
         "receivers": out_receivers,

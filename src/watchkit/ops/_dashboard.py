@@ -330,16 +330,94 @@ def _checks(service: Service) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _security(service: Service) -> list[dict[str, Any]]:
+def _queues(service: Service) -> list[dict[str, Any]]:
+    queue, outcome = names.LABEL_QUEUE, names.LABEL_JOB_OUTCOME
+    jobs, wait = names.QUEUE_JOBS, names.QUEUE_WAIT
+    backlog_warn, backlog_crit = _levels(service, "queue_backlog")
+    wait_warn, wait_crit = _levels(service, "queue_wait")
+    fail_warn, fail_crit = _levels(service, "job_failure_ratio")
+    failed = f'{outcome}="failure"'
     return [
-        _row("Security"),
+        _row("Queues"),
         _timeseries(
-            "Login attempts", "ops",
-            [_target(_rate(names.SECURITY_LOGIN_ATTEMPTS, "outcome"), "{{outcome}}", "A"),
-             _target(f"sum(increase({names.SECURITY_ALERTS}"
-                     f"{_sel(names.LABEL_ALERT_KIND + '=' + chr(34) + 'brute_force' + chr(34))}"
-                     f"[{_RI}]))", "brute-force alerts", "B")],
-            description="Logins by outcome and brute-force alerts raised by LoginMonitor.",
+            "Queue depth", "short",
+            # One process reports each depth (a lease elects it): max, not sum.
+            [_target(f"max by ({queue}) ({names.QUEUE_DEPTH}{_sel()})", _legend(queue), "A")],
+            description="Messages waiting per queue (watchkit.queue.depth); lines at the "
+                        "declared backlog thresholds.",
+            thresholds=_thresholds(("green", None), ("orange", backlog_warn),
+                                   ("red", backlog_crit)),
+        ),
+        _timeseries(
+            "Queue wait", "s",
+            [_target(_quantile(q, wait, queue), _legend(queue) + f" p{int(q * 100)}", ref)
+             for q, ref in ((0.5, "A"), (0.95, "B"))],
+            description="Time from enqueue to the start of processing, p50 and p95 per queue "
+                        "(watchkit.queue.wait.duration).",
+            thresholds=_thresholds(("green", None), ("orange", wait_warn), ("red", wait_crit)),
+        ),
+        _timeseries(
+            "Processing duration p95", "s",
+            [_target(_quantile(0.95, names.MESSAGING_PROCESS_DURATION, queue),
+                     _legend(queue), "A")],
+            description="95th percentile of the time a job takes, per queue "
+                        "(messaging.process.duration).",
+        ),
+        _timeseries(
+            "Job outcomes", "ops",
+            [_target(_rate(jobs, f"{queue}, {outcome}"), _legend(queue, outcome), "A")],
+            description="Finished deliveries per second by queue and outcome: success, failure, "
+                        "retry, dead_lettered, revoked (watchkit.queue.jobs).",
+        ),
+        _timeseries(
+            "Job failure ratio", "percentunit",
+            [_target(f"{_rate(jobs, queue, failed)}\n/ {_rate(jobs, queue)}",
+                     _legend(queue), "A")],
+            description="Share of failure outcomes among all job outcomes, per queue; lines at "
+                        "the declared thresholds.",
+            thresholds=_thresholds(("green", None), ("orange", fail_warn), ("red", fail_crit)),
+        ),
+        _timeseries(
+            "Messages sent and consumed", "ops",
+            [_target(_rate(names.MESSAGING_SENT, queue), _legend(queue) + " sent", "A"),
+             _target(_rate(names.MESSAGING_CONSUMED, queue), _legend(queue) + " consumed", "B")],
+            description="Messages per second sent to and consumed from each queue "
+                        "(messaging.client.sent.messages, messaging.client.consumed.messages).",
+        ),
+    ]  # fmt: skip
+
+
+def _user_activity(service: Service) -> list[dict[str, Any]]:
+    period, feature = names.LABEL_USERS_PERIOD, names.LABEL_USERS_FEATURE
+    operation = names.LABEL_STORE_OPERATION
+    outcome, kind = names.LABEL_LOGIN_OUTCOME, names.LABEL_ALERT_KIND
+    return [
+        _row("User activity"),
+        _timeseries(
+            "Active users", "short",
+            # With a Redis store one process reports (a lease elects it), with the
+            # memory store each process counts its own users: a sum is right for both.
+            [_target(f"sum by ({feature}, {period}) ({names.USERS_ACTIVE}{_sel()})",
+                     _legend(feature, period), "A")],
+            description="Distinct users of the current UTC hour, day or week so far, by feature "
+                        "(watchkit.users.active).",
+        ),
+        _timeseries(
+            "Logins and security alerts", "ops",
+            [_target(_rate(names.SECURITY_LOGIN_ATTEMPTS, outcome), _legend(outcome), "A"),
+             _target(f"sum by ({kind}) (increase({names.SECURITY_ALERTS}{_sel()}[{_RI}]))",
+                     _legend(kind) + " alerts", "B")],
+            description="Login attempts per second by outcome, and the alerts LoginMonitor "
+                        "raised (brute force, unfamiliar login) per interval.",
+        ),
+        _timeseries(
+            "Shared store errors", "short",
+            [_target(f"sum by ({operation}) (increase({names.SECURITY_STORE_ERRORS}{_sel()}"
+                     f"[{_RI}]))", _legend(operation), "A")],
+            description="Operations on the shared (Redis) login or active-user store that failed "
+                        "and were skipped (watchkit.security.store.errors): counts are missing "
+                        "while this is above zero.",
+            thresholds=_thresholds(("green", None), ("red", 1.0)),
         ),
     ]  # fmt: skip
 
@@ -365,18 +443,19 @@ def _slos(service: Service) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-# The dashboard's rows, in order. A new family of metrics (queues, active users)
-# gets a function here returning its row and panels, its names derived in
-# _promnames from semconv; the golden file and the end-to-end test then cover it.
+# The dashboard's rows, in order. A new family of metrics gets a function here
+# returning its row and panels, its names derived in _promnames from semconv;
+# the golden file and the end-to-end test then cover it.
 SECTIONS: Final[list[Callable[[Service], list[dict[str, Any]]]]] = [
     _overview,
     _flows,
     _database,
     _cache,
     _dependencies,
+    _queues,
     _runtime,
     _checks,
-    _security,
+    _user_activity,
     _slos,
 ]
 

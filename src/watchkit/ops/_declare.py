@@ -18,6 +18,7 @@ from watchkit.ops._model import (
     build_slo,
     build_threshold,
     check_boundary,
+    check_slo_latency,
     parse_duration,
 )
 
@@ -41,6 +42,7 @@ def slo(
     db_system: str | None = None,
     dependency: str | None = None,
     journey: str | None = None,
+    queue: str | None = None,
     team: str | None = None,
     runbook_url: str | None = None,
     dashboard_url: str | None = None,
@@ -56,13 +58,18 @@ def slo(
         objective: the good share as a fraction (``0.999`` for 99.9 %).
         period: rolling compliance period (``"30d"``, ``"28d"``, ``"7d"``).
         sli: ``"availability"`` or ``"latency"``.
-        latency: for ``sli="latency"``: seconds or ``"500ms"``; must be a bucket boundary.
+        latency: for ``sli="latency"``: seconds, ``"500ms"`` or ``"2m"``; must be a
+            bucket boundary.
         route: only this ``http.route``.
         flow: measure this watchkit flow (its ``error`` outcomes) instead of HTTP.
         db_system: measure database operations of this ``db.system.name``.
         dependency: measure calls to this dependency (``service.peer.name``):
             ``watchkit.dependency`` calls and outgoing HTTP requests to its hosts.
         journey: measure the runs of this synthetic journey (its ``fail`` results).
+        queue: measure the jobs of this queue (``messaging.destination.name``):
+            availability counts the ``failure`` and ``dead_lettered`` outcomes of
+            ``watchkit.queue.jobs``; latency counts jobs that waited longer than
+            ``latency``, a boundary of the queue wait histogram (50 ms to 30 min).
         team: ``team`` label of the alerts.
         runbook_url: ``runbook_url`` annotation.
         dashboard_url: ``dashboard_url`` annotation.
@@ -97,6 +104,7 @@ def threshold(
     limit: float | str | None = None,
     metric: str | None = None,
     selector: Mapping[str, str] | None = None,
+    queue: str | None = None,
     team: str | None = None,
     runbook_url: str | None = None,
     dashboard_url: str | None = None,
@@ -110,15 +118,20 @@ def threshold(
     Args:
         name: the alert name, e.g. ``"HighLatency"``.
         kind: ``"latency"``, ``"error_ratio"``, ``"cpu"``, ``"memory"``,
-            ``"brute_force"``, ``"health"`` or ``"synthetic"``.
+            ``"brute_force"``, ``"health"``, ``"synthetic"``, ``"metric"``,
+            ``"queue_backlog"``, ``"job_failure_ratio"`` or ``"queue_wait"``.
         warning: the warning level (latency: seconds or ``"200ms"``, a bucket
             boundary; ratios: a fraction; brute_force: a count of alerts;
             health: a check status, ``"warn"`` or ``"fail"``; synthetic: a count
-            of failed journey runs).
+            of failed journey runs; queue_backlog: a number of messages waiting;
+            job_failure_ratio: the share of ``failure`` outcomes among all job
+            outcomes; queue_wait: seconds or ``"30s"``/``"2m"``, a boundary of
+            the queue wait histogram).
         critical: the critical level, above ``warning`` (health: ``"fail"``).
         for_: how long the condition must hold (``"5m"``).
         quantile: for ``latency``: the quantile compared (0.95).
-        window: rate window (``"5m"``; ``"10m"`` for brute_force, ``"15m"`` for synthetic).
+        window: rate window (``"5m"``; ``"10m"`` for brute_force and
+            job_failure_ratio, ``"15m"`` for synthetic).
         route: only this ``http.route`` (latency and error_ratio).
         limit: for ``memory``: the memory limit (bytes or ``"512MiB"``).
         metric: for ``kind="metric"``: the watched metric's OpenTelemetry name,
@@ -126,6 +139,8 @@ def threshold(
             counters as a rate per second over ``window``, histograms by ``quantile``.
         selector: for ``kind="metric"``: attribute values the series must have,
             e.g. ``{"flow.name": "checkout"}``.
+        queue: for the queue kinds: only this ``messaging.destination.name``
+            (default: every queue of the service, one alert per queue).
         team: ``team`` label.
         runbook_url: ``runbook_url`` annotation.
         dashboard_url: ``dashboard_url`` annotation.
@@ -225,7 +240,7 @@ def service(
         if not isinstance(item, SLO):
             raise ConfigError(f"slos[{index}] = {item!r} is not accepted; use watchkit.ops.slo()")
         if item.latency is not None:
-            check_boundary(item.latency, f"slos[{index}].latency", bounds)
+            check_slo_latency(item.latency, f"slos[{index}].latency", item.source, bounds)
     seen: set[str] = set()
     for index, item in enumerate(slo_list):
         if item.name in seen:

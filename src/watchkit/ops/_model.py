@@ -31,9 +31,16 @@ SEVERITIES: Final = ("critical", "warning", "info")
 SLI_KINDS: Final = ("availability", "latency")
 THRESHOLD_KINDS: Final = (
     "latency", "error_ratio", "cpu", "memory", "brute_force", "health", "synthetic", "metric",
+    "queue_backlog", "job_failure_ratio", "queue_wait",
 )  # fmt: skip
-# Counted kinds: the value is a number of events within the window.
-_COUNTED: Final = ("brute_force", "synthetic")
+# Counted kinds: the value is a number (of events within the window, or of messages waiting).
+_COUNTED: Final = {
+    "brute_force": "alerts within the window",
+    "synthetic": "failed runs within the window",
+    "queue_backlog": "messages waiting",
+}
+# Kinds that read the queue metrics and may be restricted to one queue.
+QUEUE_KINDS: Final = ("queue_backlog", "job_failure_ratio", "queue_wait")
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _DURATION_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -93,8 +100,10 @@ def _seconds(value: object, where: str) -> float:
         seconds = float(value[:-2]) / 1000
     elif isinstance(value, str) and value.endswith("s") and _is_number(value[:-1]):
         seconds = float(value[:-1])
+    elif isinstance(value, str) and value.endswith("m") and _is_number(value[:-1]):
+        seconds = float(value[:-1]) * 60
     else:
-        raise _fail(where, value, 'seconds as a number, or a string such as "200ms"')
+        raise _fail(where, value, 'seconds as a number, or a string such as "200ms" or "2m"')
     if not (seconds > 0 and math.isfinite(seconds)):
         raise _fail(where, value, "a latency > 0")
     # 200 ms arrives as 0.2 from "200ms" but as 0.2000000001 from arithmetic: keep 12 digits.
@@ -216,6 +225,9 @@ class SLO:
         dependency: measure calls to this ``service.peer.name`` (``watchkit.dependency``
             calls and outgoing HTTP requests mapped to it).
         journey: measure the runs of this synthetic journey.
+        queue: measure the jobs of this queue (``messaging.destination.name``):
+            availability counts ``failure`` and ``dead_lettered`` outcomes of
+            ``watchkit.queue.jobs``; latency, waits longer than ``latency``.
     """
 
     __module__ = "watchkit.ops"
@@ -231,6 +243,7 @@ class SLO:
     routing: Routing = field(default_factory=Routing)
     dependency: str | None = None
     journey: str | None = None
+    queue: str | None = None
 
     @property
     def budget(self) -> float:
@@ -239,12 +252,13 @@ class SLO:
 
     @property
     def source(self) -> str:
-        """What the SLI reads: ``http``, ``flow``, ``db``, ``dependency`` or ``journey``."""
+        """What the SLI reads: http, flow, db, dependency, journey or queue."""
         for source, value in (
             ("flow", self.flow),
             ("db", self.db_system),
             ("dependency", self.dependency),
             ("journey", self.journey),
+            ("queue", self.queue),
         ):
             if value is not None:
                 return source
@@ -260,7 +274,10 @@ class Threshold:
         kind: ``latency`` (a quantile of the HTTP duration, seconds),
             ``error_ratio`` (share of 5xx responses), ``cpu`` (process CPU
             utilisation, 0 to 1), ``memory`` (process memory over ``limit``,
-            0 to 1) or ``brute_force`` (LoginMonitor alerts, a count in ``window``).
+            0 to 1), ``brute_force`` (LoginMonitor alerts, a count in ``window``),
+            ``queue_backlog`` (messages waiting in a queue, a count),
+            ``job_failure_ratio`` (share of ``failure`` job outcomes) or
+            ``queue_wait`` (a quantile of the queue wait, seconds).
         warning: the value above which the ``warning`` alert fires.
         critical: the value above which the ``critical`` alert fires.
         for_: seconds the condition must hold before the alert fires.
@@ -271,6 +288,7 @@ class Threshold:
         routing: team, runbook and dashboard of the alert.
         metric: for ``metric``: the OpenTelemetry metric name.
         selector: for ``metric``: attribute values the series must have.
+        queue: restrict the queue kinds to one ``messaging.destination.name``.
     """
 
     __module__ = "watchkit.ops"
@@ -287,6 +305,7 @@ class Threshold:
     routing: Routing = field(default_factory=Routing)
     metric: str | None = None
     selector: Mapping[str, str] = field(default_factory=dict)
+    queue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -336,7 +355,7 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
     """An :class:`SLO` from keyword values, validated; ``index`` names it in errors."""
     where = f"slos[{index}]."
     _known(spec, where, {"name", "objective", "period", "sli", "latency", "route", "flow",
-                         "db_system", "dependency", "journey", "team", "runbook_url",
+                         "db_system", "dependency", "journey", "queue", "team", "runbook_url",
                          "dashboard_url", "summary",
                          "description", "labels"})  # fmt: skip
     if "name" not in spec:
@@ -351,26 +370,35 @@ def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> 
     sli = spec.get("sli", "availability")
     if sli not in SLI_KINDS:
         raise _fail(f"{where}sli", sli, "one of: " + ", ".join(repr(k) for k in SLI_KINDS))
-    kinds = ("flow", "db_system", "dependency", "journey")
+    kinds = ("flow", "db_system", "dependency", "journey", "queue")
     sources = [key for key in kinds if spec.get(key) is not None]
     if len(sources) > 1 or (sources and spec.get("route") is not None):
         raise ConfigError(f"{where}: give at most one of route, {', '.join(kinds)}")
     for key in ("route", *kinds):
         _text(spec.get(key), f"{where}{key}")
-    if sources == ["dependency"]:
-        # Outgoing HTTP requests are recorded on the semconv buckets whatever is configured.
-        buckets = [b for b in buckets if b in semconv.SEMCONV_DURATION_BUCKETS]
     latency: float | None = None
     if sli == "latency":
         if spec.get("latency") is None:
             raise ConfigError(f"{where}latency is required when sli is 'latency'")
-        latency = check_boundary(spec["latency"], f"{where}latency", buckets)
+        latency = check_slo_latency(
+            spec["latency"], f"{where}latency", sources[0] if sources else "http", buckets
+        )
     elif spec.get("latency") is not None:
         raise ConfigError(f"{where}latency is only accepted when sli is 'latency'")
     routing = Routing.build(where, **_routing_fields(spec))
     return SLO(name, objective, period, sli, latency, spec.get("route"), spec.get("flow"),
                spec.get("db_system"), routing, spec.get("dependency"),
-               spec.get("journey"))  # fmt: skip
+               spec.get("journey"), spec.get("queue"))  # fmt: skip
+
+
+def check_slo_latency(value: object, where: str, source: str, buckets: Sequence[float]) -> float:
+    """An SLO's latency threshold, a boundary of the histogram its ``source`` reads."""
+    if source == "queue":
+        return check_queue_wait(value, where)
+    if source == "dependency":
+        # Outgoing HTTP requests are recorded on the semconv buckets whatever is configured.
+        buckets = [b for b in buckets if b in semconv.SEMCONV_DURATION_BUCKETS]
+    return check_boundary(value, where, buckets)
 
 
 def check_boundary(value: object, where: str, buckets: Sequence[float]) -> float:
@@ -391,12 +419,39 @@ def check_boundary(value: object, where: str, buckets: Sequence[float]) -> float
     return seconds
 
 
+def check_queue_wait(value: object, where: str) -> float:
+    """A queue wait in seconds that is a boundary of the wait histogram, or a ConfigError.
+
+    The wait histogram has fixed buckets (50 ms to 30 minutes) in every process,
+    so unlike request latencies there is no setting to add a boundary to.
+    """
+    seconds = _seconds(value, where)
+    if not any(math.isclose(seconds, b, rel_tol=1e-9) for b in semconv.QUEUE_WAIT_BUCKETS):
+        shown = ", ".join(format_latency(b) for b in semconv.QUEUE_WAIT_BUCKETS)
+        raise ConfigError(
+            f"{where} = {value!r} is not a bucket boundary of the queue wait histogram "
+            f"({semconv.WATCHKIT_QUEUE_WAIT_DURATION}), so the share of jobs that waited "
+            f"longer cannot be measured exactly; use one of: {shown}"
+        )
+    return seconds
+
+
+def format_latency(seconds: float) -> str:
+    """``0.05`` -> ``"50ms"``, ``2.5`` -> ``"2.5s"``, ``120`` -> ``"2m"``."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
 def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> Threshold:
     """A :class:`Threshold` from keyword values, validated; ``index`` names it in errors."""
     where = f"thresholds[{index}]."
     _known(spec, where, {"name", "kind", "warning", "critical", "for", "quantile", "window",
-                         "route", "limit", "metric", "selector", "team", "runbook_url",
-                         "dashboard_url", "summary", "description", "labels"})  # fmt: skip
+                         "route", "limit", "metric", "selector", "queue", "team",
+                         "runbook_url", "dashboard_url", "summary", "description",
+                         "labels"})  # fmt: skip
     if "name" not in spec:
         raise ConfigError(f"{where}name is required")
     name = _name(spec["name"], f"{where}name")
@@ -412,10 +467,11 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
             values[level] = None
         elif kind == "latency":
             values[level] = check_boundary(raw, f"{where}{level}", buckets)
+        elif kind == "queue_wait":
+            values[level] = check_queue_wait(raw, f"{where}{level}")
         elif kind in _COUNTED:
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-                what = "alerts" if kind == "brute_force" else "failed runs"
-                raise _fail(f"{where}{level}", raw, f"a count >= 0 ({what} within the window)")
+                raise _fail(f"{where}{level}", raw, f"a count >= 0 ({_COUNTED[kind]})")
             values[level] = float(raw)
         elif kind == "metric":
             if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
@@ -450,8 +506,15 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         raise ConfigError(f"{where}limit is only accepted for kind 'memory'")
     if spec.get("route") is not None and kind not in ("latency", "error_ratio"):
         raise ConfigError(f"{where}route is only accepted for kinds 'latency' and 'error_ratio'")
+    if spec.get("queue") is not None and kind not in QUEUE_KINDS:
+        raise ConfigError(
+            f"{where}queue is only accepted for kinds " + ", ".join(repr(k) for k in QUEUE_KINDS)
+        )
     metric, selector = _metric_fields(spec, where, kind)
-    default_window = {"brute_force": "10m", "synthetic": "15m"}.get(kind, "5m")
+    # 10 minutes for job failures, as the Celery mixin's CeleryTaskHighFailRate:
+    # jobs are rarer than requests, so a shorter window is mostly noise.
+    default_window = {"brute_force": "10m", "synthetic": "15m",
+                      "job_failure_ratio": "10m"}.get(kind, "5m")  # fmt: skip
     return Threshold(
         name=name,
         kind=kind,
@@ -465,6 +528,7 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         routing=Routing.build(where, **_routing_fields(spec)),
         metric=metric,
         selector=selector,
+        queue=_text(spec.get("queue"), f"{where}queue"),
     )
 
 

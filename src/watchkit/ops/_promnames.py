@@ -106,6 +106,20 @@ SYSTEM_MEMORY_UTILIZATION: Final = gauge(semconv.SYSTEM_MEMORY_UTILIZATION, semc
 HEALTH_STATUS: Final = gauge(semconv.HEALTH_CHECK_STATUS, semconv.UNIT_RATIO)
 SYNTHETIC_RUNS: Final = counter(semconv.SYNTHETIC_RUNS, semconv.SYNTHETIC_RUNS_UNIT)
 SYNTHETIC_DURATION: Final = histogram(semconv.SYNTHETIC_DURATION, semconv.UNIT_SECONDS)
+QUEUE_DEPTH: Final = gauge(semconv.WATCHKIT_QUEUE_DEPTH, semconv.UNIT_MESSAGES)
+QUEUE_WAIT: Final = histogram(semconv.WATCHKIT_QUEUE_WAIT_DURATION, semconv.UNIT_SECONDS)
+QUEUE_JOBS: Final = counter(semconv.WATCHKIT_QUEUE_JOBS, semconv.UNIT_JOBS)
+MESSAGING_PROCESS_DURATION: Final = histogram(
+    semconv.MESSAGING_PROCESS_DURATION, semconv.UNIT_SECONDS
+)
+MESSAGING_SENT: Final = counter(semconv.MESSAGING_CLIENT_SENT_MESSAGES, semconv.UNIT_MESSAGES)
+MESSAGING_CONSUMED: Final = counter(
+    semconv.MESSAGING_CLIENT_CONSUMED_MESSAGES, semconv.UNIT_MESSAGES
+)
+USERS_ACTIVE: Final = gauge(semconv.USERS_ACTIVE, semconv.USERS_ACTIVE_UNIT)
+SECURITY_STORE_ERRORS: Final = counter(
+    semconv.SECURITY_STORE_ERRORS, semconv.SECURITY_STORE_ERRORS_UNIT
+)
 
 LABEL_SERVICE: Final = label(semconv.SERVICE_NAME)
 LABEL_SERVICE_NAMESPACE: Final = label(semconv.SERVICE_NAMESPACE)
@@ -134,11 +148,18 @@ LABEL_HEALTH_KIND: Final = label(semconv.HEALTH_CHECK_KIND)
 LABEL_JOURNEY: Final = label(semconv.SYNTHETIC_JOURNEY)
 LABEL_SYNTHETIC_RESULT: Final = label(semconv.SYNTHETIC_RESULT)
 LABEL_MEMORY_STATE: Final = label(semconv.SYSTEM_MEMORY_STATE)
+LABEL_QUEUE: Final = label(semconv.MESSAGING_DESTINATION_NAME)
+LABEL_JOB_NAME: Final = label(semconv.JOB_NAME)
+LABEL_JOB_OUTCOME: Final = label(semconv.JOB_OUTCOME)
+LABEL_LOGIN_OUTCOME: Final = label(semconv.SECURITY_OUTCOME)
+LABEL_STORE_OPERATION: Final = label(semconv.SECURITY_STORE_OPERATION)
+LABEL_USERS_PERIOD: Final = label(semconv.USERS_PERIOD)
+LABEL_USERS_FEATURE: Final = label(semconv.USERS_FEATURE)
 
 # What a `kind="metric"` threshold may watch: the OpenTelemetry name, its
 # Prometheus series and how the threshold reads it (a gauge's value, a
-# counter's rate per second, a histogram's quantile). A new metric family
-# (queues, active users) adds its rows here.
+# counter's rate per second, a histogram's quantile). A new metric family adds
+# its rows here.
 THRESHOLD_METRICS: Final[dict[str, tuple[str, str]]] = {
     semconv.HTTP_SERVER_REQUEST_DURATION: (HTTP_DURATION, "histogram"),
     semconv.FLOW_DURATION: (FLOW_DURATION, "histogram"),
@@ -147,11 +168,17 @@ THRESHOLD_METRICS: Final[dict[str, tuple[str, str]]] = {
     semconv.WATCHKIT_DEPENDENCY_DURATION: (DEPENDENCY_DURATION, "histogram"),
     semconv.WATCHKIT_CACHE_OPERATION_DURATION: (CACHE_DURATION, "histogram"),
     semconv.SYNTHETIC_DURATION: (SYNTHETIC_DURATION, "histogram"),
+    semconv.WATCHKIT_QUEUE_WAIT_DURATION: (QUEUE_WAIT, "histogram"),
+    semconv.MESSAGING_PROCESS_DURATION: (MESSAGING_PROCESS_DURATION, "histogram"),
     semconv.EVENTS: (EVENTS, "counter"),
     semconv.SECURITY_ALERTS: (SECURITY_ALERTS, "counter"),
     semconv.SECURITY_LOGIN_ATTEMPTS: (SECURITY_LOGIN_ATTEMPTS, "counter"),
     semconv.WATCHKIT_CACHE_OPERATIONS: (CACHE_OPERATIONS, "counter"),
     semconv.SYNTHETIC_RUNS: (SYNTHETIC_RUNS, "counter"),
+    semconv.WATCHKIT_QUEUE_JOBS: (QUEUE_JOBS, "counter"),
+    semconv.MESSAGING_CLIENT_SENT_MESSAGES: (MESSAGING_SENT, "counter"),
+    semconv.MESSAGING_CLIENT_CONSUMED_MESSAGES: (MESSAGING_CONSUMED, "counter"),
+    semconv.SECURITY_STORE_ERRORS: (SECURITY_STORE_ERRORS, "counter"),
     semconv.PROCESS_CPU_UTILIZATION: (CPU_UTILIZATION, "gauge"),
     semconv.PROCESS_MEMORY_USAGE: (MEMORY_USAGE, "gauge"),
     semconv.SYSTEM_MEMORY_UTILIZATION: (SYSTEM_MEMORY_UTILIZATION, "gauge"),
@@ -159,4 +186,6 @@ THRESHOLD_METRICS: Final[dict[str, tuple[str, str]]] = {
     semconv.FLOW_ACTIVE: (FLOW_ACTIVE, "gauge"),
     semconv.HEALTH_CHECK_STATUS: (HEALTH_STATUS, "gauge"),
     semconv.DB_CLIENT_CONNECTION_COUNT: (DB_CONNECTIONS, "gauge"),
+    semconv.WATCHKIT_QUEUE_DEPTH: (QUEUE_DEPTH, "gauge"),
+    semconv.USERS_ACTIVE: (USERS_ACTIVE, "gauge"),
 }

@@ -18,7 +18,14 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from watchkit.ops import _promnames as names
-from watchkit.ops._model import SLO, Routing, Service, Threshold, format_duration
+from watchkit.ops._model import (
+    SLO,
+    Routing,
+    Service,
+    Threshold,
+    format_duration,
+    format_latency,
+)
 
 __all__ = ["RECORD_PREFIX", "burn_windows", "rules", "selector", "sli_counts", "sli_queries"]
 
@@ -37,6 +44,11 @@ _P95_5M: Final = "watchkit:http_request_duration_seconds:p95_5m"
 
 def _minutes(seconds: float) -> float:
     return max(60.0, round(seconds / 60) * 60)
+
+
+def absent_hold(service: Service) -> float:
+    """The ``for`` of ``TelemetryAbsent``: a fifth of ``absent_for``, whole minutes, 1 to 10."""
+    return min(600.0, _minutes(service.absent_for / 5))
 
 
 def burn_windows(slo: SLO) -> list[tuple[str, str, float, str, str, str]]:
@@ -74,6 +86,8 @@ def sli_counts(service: Service, slo: SLO, window: str, function: str = "rate") 
     """
     if slo.source == "dependency":
         return _dependency_counts(service, slo, window, function)
+    if slo.source == "queue":
+        return _queue_counts(service, slo, window, function)
     if slo.source == "journey":
         assert slo.journey is not None
         metric = names.SYNTHETIC_DURATION
@@ -121,6 +135,27 @@ def _dependency_counts(service: Service, slo: SLO, window: str, function: str) -
         assert slo.latency is not None
         return f"({total} - {both('bucket', names.le_matcher(slo.latency))})", total
     return both("count", f'{names.LABEL_ERROR_TYPE}!=""'), total
+
+
+def _queue_counts(service: Service, slo: SLO, window: str, function: str) -> tuple[str, str]:
+    """Jobs of one queue: failed or dead-lettered outcomes, or waits over the threshold.
+
+    A retry is not a failure of the job (it runs again and is counted again), and
+    a revoked job was cancelled on purpose; a dead-lettered one never succeeds.
+    """
+    assert slo.queue is not None
+    queue = f'{names.LABEL_QUEUE}="{_escape(slo.queue)}"'
+    if slo.sli == "latency":
+        assert slo.latency is not None
+        wait = names.QUEUE_WAIT
+        total = f"sum({function}({wait}_count{selector(service, queue)}[{window}]))"
+        under = selector(service, queue, names.le_matcher(slo.latency))
+        return f"({total} - sum({function}({wait}_bucket{under}[{window}])))", total
+    bad = selector(service, queue, f'{names.LABEL_JOB_OUTCOME}=~"failure|dead_lettered"')
+    return (
+        f"sum({function}({names.QUEUE_JOBS}{bad}[{window}]))",
+        f"sum({function}({names.QUEUE_JOBS}{selector(service, queue)}[{window}]))",
+    )
 
 
 def sli_queries(service: Service, slo: SLO, window: str) -> str:
@@ -280,6 +315,8 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
         )
     if threshold.kind == "metric":
         return _metric_expr(service, threshold, value, window)
+    if threshold.kind in ("queue_backlog", "job_failure_ratio", "queue_wait"):
+        return _queue_expr(service, threshold, value, window)
     if threshold.kind == "health":
         check = names.LABEL_HEALTH_CHECK
         status = "warn or worse" if value > 0 else "fail"
@@ -306,6 +343,42 @@ def _threshold_expr(service: Service, threshold: Threshold, value: float) -> tup
         f" > {_number(value)}",
         "{{ $value | humanize }} IPs or users crossed the failed-login limit within "
         f"{window} (security.brute_force_suspected log records name them)",
+    )
+
+
+def _queue_expr(
+    service: Service, threshold: Threshold, value: float, window: str
+) -> tuple[str, str]:
+    """One alert per queue (and job, for failures): ``messaging_destination_name`` labels it."""
+    queue = names.LABEL_QUEUE
+    only = [f'{queue}="{_escape(threshold.queue)}"'] if threshold.queue else []
+    by = f"{names.LABEL_SERVICE}, {queue}"
+    if threshold.kind == "queue_backlog":
+        # One process reports a depth (a lease elects it); max() also covers
+        # the overlap while the lease moves from one reporter to the next.
+        return (
+            f"max by ({by}) ({names.QUEUE_DEPTH}{selector(service, *only)}) > {_number(value)}",
+            f"{{{{ $value | humanize }}}} messages are waiting in queue {{{{ $labels.{queue} }}}} "
+            f"(threshold {_number(value)})",
+        )
+    if threshold.kind == "job_failure_ratio":
+        # Per job, as the Celery mixin's CeleryTaskHighFailRate: one failing job
+        # type hides in the ratio of a busy queue.
+        job = names.LABEL_JOB_NAME
+        failed = selector(service, *only, f'{names.LABEL_JOB_OUTCOME}="failure"')
+        return (
+            f"sum by ({by}, {job}) (rate({names.QUEUE_JOBS}{failed}[{window}]))\n"
+            f"/ sum by ({by}, {job}) (rate({names.QUEUE_JOBS}{selector(service, *only)}"
+            f"[{window}])) > {_number(value)}",
+            f"{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.{job} }}}} jobs of queue "
+            f"{{{{ $labels.{queue} }}}} failed over {window} (threshold {_number(value * 100)} %)",
+        )
+    q, sel = _number(threshold.quantile), selector(service, *only)
+    return (
+        f"histogram_quantile({q}, sum by (le, {by}) "
+        f"(rate({names.QUEUE_WAIT}_bucket{sel}[{window}]))) > {_number(value)}",
+        f"p{_number(threshold.quantile * 100)} wait in queue {{{{ $labels.{queue} }}}} over "
+        f"{window} is {{{{ $value | humanizeDuration }}}} (threshold {format_latency(value)})",
     )
 
 
@@ -467,6 +540,9 @@ def rules(services: Service | Iterable[Service]) -> dict[str, Any]:
                 "alert": "TelemetryAbsent",
                 "expr": f"absent_over_time(target_info{selector(service)}"
                 f"[{format_duration(service.absent_for)}])",
+                # A Prometheus started with empty storage has no target_info until
+                # the first scrape or push: without a `for`, every restart fires it.
+                "for": format_duration(absent_hold(service)),
                 "labels": _labels(service, service.routing, "warning"),
                 "annotations": _annotations(
                     service.routing,
