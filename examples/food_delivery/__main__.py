@@ -1,8 +1,9 @@
-"""Run the food-delivery example: ``make example NAME=food_delivery`` (``python -m examples.food_delivery``).
+"""Run the food-delivery example: ``make example NAME=food_delivery``.
 
-Starts the stand-in payment provider and the app under uvicorn on free loopback ports,
-drives ``traffic.py`` for ``--duration`` seconds, prints what happened and where to look,
-and stops both servers (also on Ctrl-C). Telemetry goes to the console (stderr) unless
+``python -m examples.food_delivery [--duration 25]`` does the same. It starts the
+stand-in payment provider and the app under uvicorn on free loopback ports, drives
+``traffic.py`` for ``--duration`` seconds, prints what happened and where to look, and
+stops both servers (also on Ctrl-C). Telemetry goes to the console (stderr) unless
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
 """
 
@@ -24,7 +25,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
-
 from examples.food_delivery import traffic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +40,22 @@ def free_port() -> int:
 def server(module: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """``module:app`` under uvicorn on 127.0.0.1:``port``; SIGTERM and wait on the way out."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"{module}:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     try:
         yield process
     finally:
@@ -70,7 +82,9 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
             time.sleep(0.1)
 
 
-def environment(workdir: Path, app_url: str, payments_url: str, abandon_after: float) -> dict[str, str]:
+def environment(
+    workdir: Path, app_url: str, payments_url: str, abandon_after: float
+) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(
@@ -82,6 +96,8 @@ def environment(workdir: Path, app_url: str, payments_url: str, abandon_after: f
     )
     # Yours win: set them to see the example behave like a deployment.
     env.setdefault("OTEL_SERVICE_NAME", "food-delivery")
+    # ops.yaml's rules select this environment: the generated alerts match the example.
+    env.setdefault("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=production")
     env.setdefault("WATCHKIT_TRUSTED_PROXIES", "127.0.0.1")  # traffic.py plays the balancer
     env.setdefault("WATCHKIT_AUDIT_SPOOL_DIR", str(workdir / "audit"))
     env.setdefault("OTEL_METRIC_EXPORT_INTERVAL", "10000")  # a metrics summary every 10 s
@@ -89,8 +105,15 @@ def environment(workdir: Path, app_url: str, payments_url: str, abandon_after: f
 
 
 # What the example is about, as Prometheus names (the console summary shows 25 series).
-HIGHLIGHTS = ("orders_placed", "payments_failed", "orders_basket_value", "checkout_abandoned",
-              "watchkit_users_active", "watchkit_security_alerts", "watchkit_synthetic_runs")  # fmt: skip
+HIGHLIGHTS = (
+    "orders_placed",
+    "payments_failed",
+    "orders_basket_value",
+    "checkout_abandoned",
+    "watchkit_users_active",
+    "watchkit_security_alerts",
+    "watchkit_synthetic_runs",
+)
 # Labels every series carries: left out of the printout.
 _COMMON_LABEL = re.compile(r'(otel_scope_\w+|service_name)="[^"]*",?')
 
@@ -101,9 +124,11 @@ def business_metrics(url: str) -> str:
         text = httpx.get(url, timeout=5).text
     except httpx.HTTPError as error:
         return f"(no metrics from {url}: {type(error).__name__})"
-    lines = [_COMMON_LABEL.sub("", line).replace(",}", "}").replace("{}", "")
-             for line in text.splitlines()
-             if line.startswith(HIGHLIGHTS) and "_bucket{" not in line]  # fmt: skip
+    lines = [
+        _COMMON_LABEL.sub("", line).replace(",}", "}").replace("{}", "")
+        for line in text.splitlines()
+        if line.startswith(HIGHLIGHTS) and "_bucket{" not in line
+    ]
     return f"Business and security metrics ({url}):\n  " + "\n  ".join(lines)
 
 
@@ -123,11 +148,17 @@ Where to look
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m examples.food_delivery",
-                                     description="Run the food-delivery example with traffic.")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.food_delivery",
+        description="Run the food-delivery example with traffic.",
+    )
     parser.add_argument("--duration", type=float, default=25.0, help="seconds of traffic")
-    parser.add_argument("--abandon-after", type=float, default=5.0,
-                        help="seconds before an unpaid basket counts as abandoned (app: 900)")  # fmt: skip
+    parser.add_argument(
+        "--abandon-after",
+        type=float,
+        default=5.0,
+        help="seconds before an unpaid basket counts as abandoned (app: 900)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.abandon_after <= 0:
@@ -145,8 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics_url = f"http://127.0.0.1:{env['WATCHKIT_PROMETHEUS_PORT']}/metrics"
         print(f"food delivery: app {app_url}, payment provider {payments_url}", flush=True)
         try:
-            with server("examples.food_delivery.payments", payments_port, env) as payments, \
-                    server("examples.food_delivery.app", app_port, env) as app:  # fmt: skip
+            with (
+                server("examples.food_delivery.payments", payments_port, env) as payments,
+                server("examples.food_delivery.app", app_port, env) as app,
+            ):
                 wait_until_up(f"{payments_url}/docs", payments)
                 wait_until_up(f"{app_url}/livez", app)
                 print(f"traffic for {args.duration:g} s ...", flush=True)

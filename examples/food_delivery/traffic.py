@@ -31,8 +31,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-MENU = {"Pasta Place": ["carbonara", "lasagne"], "Sushi Bar": ["maki", "nigiri"],
-        "Curry House": ["korma", "dal"]}  # fmt: skip
+MENU = {
+    "Pasta Place": ["carbonara", "lasagne"],
+    "Sushi Bar": ["maki", "nigiri"],
+    "Curry House": ["korma", "dal"],
+}
 ATTACKER = "203.0.113.66"
 _LOOPBACK_NAMES = ("localhost",)
 
@@ -55,8 +58,9 @@ def check_loopback(base_url: str) -> str:
 class Traffic:
     """One run: the shared client, the budget and what happened."""
 
-    def __init__(self, client: httpx.AsyncClient, duration: float, max_requests: int,
-                 rng: random.Random) -> None:  # fmt: skip
+    def __init__(
+        self, client: httpx.AsyncClient, duration: float, max_requests: int, rng: random.Random
+    ) -> None:
         self.client = client
         self.started = time.monotonic()
         self.deadline = self.started + duration
@@ -75,7 +79,9 @@ class Traffic:
         elapsed = (time.monotonic() - self.started) / self.duration
         return 0.4 <= elapsed < 0.55
 
-    async def call(self, label: str, method: str, url: str, **options: Any) -> httpx.Response | None:
+    async def call(
+        self, label: str, method: str, url: str, **options: Any
+    ) -> httpx.Response | None:
         if not self.more:
             return None
         self.sent += 1
@@ -90,51 +96,79 @@ class Traffic:
 
 
 async def customer(t: Traffic, number: int) -> None:
-    """One customer's sessions, one after the other, until the budget is spent."""
+    """One customer's sessions, one after the other, until the budget is spent.
+
+    The first session of customers 1 to 4 takes one failure path for sure (a declined
+    card, an abandoned basket, the provider failing, a refund and a refused map), so
+    even a short run shows every signal; the rest is left to chance.
+    """
     rng = t.rng
     who = {"x-customer-id": f"cu-{number}", "x-forwarded-for": f"198.51.100.{number}"}
+    first = True
     while t.more:
+        script = number if first else 0
+        first = False
         restaurant = rng.choice(list(MENU))
         items = rng.sample(MENU[restaurant], rng.randint(1, 2))
         if rng.random() < 0.05:
             items.append("pizza")  # not on this menu: 422
         total = round(rng.uniform(8, 90), 2)
-        placed = await t.call("place order", "POST", "/orders", headers=who,
-                              json={"restaurant": restaurant, "items": items, "total": total})  # fmt: skip
+        placed = await t.call(
+            "place order",
+            "POST",
+            "/orders",
+            headers=who,
+            json={"restaurant": restaurant, "items": items, "total": total},
+        )
         if placed is None or placed.status_code != 201:
             continue
         order = placed.json()["id"]
         await t.call("track", "GET", f"/orders/{order}/tracking", headers=who)
-        if rng.random() < 0.15:
+        if script == 2 or (not script and rng.random() < 0.15):
             continue  # abandoned: never paid
-        if t.provider_outage() and rng.random() < 0.7:
+        if script == 3 or (t.provider_outage() and rng.random() < 0.7):
             card = "tok_unavailable"
+        elif script == 1 or (not script and rng.random() < 0.1):
+            card = "tok_declined"
         else:
-            card = "tok_declined" if rng.random() < 0.1 else "tok_visa"
-        paid = await t.call("pay", "POST", f"/orders/{order}/payment",
-                            params={"card_token": card}, headers=who)  # fmt: skip
+            card = "tok_visa"
+        paid = await t.call(
+            "pay", "POST", f"/orders/{order}/payment", params={"card_token": card}, headers=who
+        )
         if paid is None or paid.status_code != 200:
             continue
-        accepted = rng.random() < 0.92
-        confirmed = await t.call("restaurant confirmation", "POST",
-                                 f"/orders/{order}/confirmation",
-                                 json={"accepted": accepted, "prep_minutes": rng.randint(5, 25)})  # fmt: skip
+        accepted = script == 4 or rng.random() < 0.92
+        confirmed = await t.call(
+            "restaurant confirmation",
+            "POST",
+            f"/orders/{order}/confirmation",
+            json={"accepted": accepted, "prep_minutes": rng.randint(5, 25)},
+        )
         if confirmed is None or not accepted:
             continue
         for _ in range(rng.randint(1, 3)):
-            full = rng.random() < 0.25
-            await t.call("track" + (" full route" if full else ""), "GET",
-                         f"/orders/{order}/tracking", headers=who,
-                         params={"route": "full"} if full else None)  # fmt: skip
-        if rng.random() < 0.5:
+            full = script == 4 or rng.random() < 0.25
+            await t.call(
+                "track" + (" full route" if full else ""),
+                "GET",
+                f"/orders/{order}/tracking",
+                headers=who,
+                params={"route": "full"} if full else None,
+            )
+        if script == 4 or rng.random() < 0.5:
             await t.call("open map", "GET", f"/orders/{order}/map", headers=who)
-        if rng.random() < 0.05:  # somebody else's order
+        if script == 4 or rng.random() < 0.05:  # somebody else's order
             stranger = {"x-customer-id": f"cu-{number + 1000}"}
             await t.call("open map (not theirs)", "GET", f"/orders/{order}/map", headers=stranger)
-        if rng.random() < 0.1:
+        if script == 4 or rng.random() < 0.1:
             agent = {"x-agent-id": f"ag-{rng.randint(1, 3)}"}
-            await t.call("refund", "POST", f"/orders/{order}/refund", headers=agent,
-                         json={"reason": rng.choice(["cold food", "late", "missing item"])})  # fmt: skip
+            await t.call(
+                "refund",
+                "POST",
+                f"/orders/{order}/refund",
+                headers=agent,
+                json={"reason": rng.choice(["cold food", "late", "missing item"])},
+            )
 
 
 async def couriers(t: Traffic) -> None:
@@ -144,8 +178,13 @@ async def couriers(t: Traffic) -> None:
         n = rng.randint(1, 8)
         where = {"x-forwarded-for": f"198.51.100.{200 + n}"}
         password = f"courier-pass-{n}" if rng.random() < 0.9 else "typo"
-        await t.call("courier login", "POST", "/couriers/login", headers=where,
-                     json={"courier": f"c-{n}", "password": password})  # fmt: skip
+        await t.call(
+            "courier login",
+            "POST",
+            "/couriers/login",
+            headers=where,
+            json={"courier": f"c-{n}", "password": password},
+        )
         await asyncio.sleep(rng.uniform(0.3, 1.0))
 
 
@@ -153,9 +192,13 @@ async def attacker(t: Traffic) -> None:
     """One address guessing courier passwords: the 6th failure alerts, then 429s."""
     await asyncio.sleep(min(2.0, t.duration / 5))
     for attempt in range(10):
-        await t.call("courier login (guessing)", "POST", "/couriers/login",
-                     headers={"x-forwarded-for": ATTACKER},
-                     json={"courier": f"c-{attempt % 3 + 1}", "password": f"guess-{attempt}"})  # fmt: skip
+        await t.call(
+            "courier login (guessing)",
+            "POST",
+            "/couriers/login",
+            headers={"x-forwarded-for": ATTACKER},
+            json={"courier": f"c-{attempt % 3 + 1}", "password": f"guess-{attempt}"},
+        )
 
 
 async def run(
@@ -188,8 +231,9 @@ def report(outcomes: Counter[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m examples.food_delivery.traffic",
-                                     description=__doc__.split("\n\n")[0])  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.food_delivery.traffic", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds (default 20)")
     parser.add_argument("--max-requests", type=int, default=5000)
@@ -197,8 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     try:
-        outcomes = asyncio.run(run(args.base_url, args.duration, max_requests=args.max_requests,
-                                   customers=args.customers, seed=args.seed))  # fmt: skip
+        outcomes = asyncio.run(
+            run(
+                args.base_url,
+                args.duration,
+                max_requests=args.max_requests,
+                customers=args.customers,
+                seed=args.seed,
+            )
+        )
     except ValueError as error:
         parser.error(str(error))
     print(report(outcomes))
