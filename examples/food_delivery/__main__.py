@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app_url, payments_url = f"http://127.0.0.1:{app_port}", f"http://localhost:{payments_port}"
         env = environment(Path(tmp), app_url, payments_url, args.abandon_after)
         metrics_url = None
-        if importlib.util.find_spec("prometheus_client") is not None:
+        if importlib.util.find_spec("opentelemetry.exporter.prometheus") is not None:
             metrics_port = free_port()
             env.setdefault("WATCHKIT_PROMETHEUS_PORT", str(metrics_port))
             metrics_url = f"http://127.0.0.1:{env['WATCHKIT_PROMETHEUS_PORT']}/metrics"
