@@ -113,8 +113,7 @@ def test_the_example_runs_and_its_telemetry_reaches_the_collector(
     assert _total(r, "watchkit.security.alerts", kind="brute_force") == 1
 
     # The synthetic journey, in process, passed (and traced its steps).
-    runs = r.wait_for(
-        lambda r: _latest(r.metrics("watchkit.synthetic.runs"), journey="place-order-track-delivery")
-    )
+    journey = "place-order-track-delivery"
+    runs = r.wait_for(lambda r: _latest(r.metrics("watchkit.synthetic.runs"), journey=journey))
     assert {p.attributes["result"] for p in runs} == {"pass"}
     assert r.wait_for_span("synthetic step track delivery").kind == "client"
