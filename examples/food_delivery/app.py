@@ -432,7 +432,8 @@ async def health() -> dict[str, str]:
 @probes.check("order-store", component_type="datastore", ttl=2.0)
 def order_store() -> bool:
     with db_lock:
-        return db.execute("SELECT 1").fetchone() == (1,)
+        row = db.execute("SELECT 1").fetchone()
+    return bool(row == (1,))
 
 
 probes.add("disk", probes.disk("/"), kind="liveness", critical=False)
