@@ -147,6 +147,10 @@ Where to look
 """
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m examples.food_delivery",
@@ -163,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.abandon_after <= 0:
         parser.error("--duration and --abandon-after must be > 0 seconds")
+    # SIGTERM stops the example like Ctrl-C: servers stopped, temporary files removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix="food-delivery-") as tmp:
         app_port, payments_port = free_port(), free_port()
         # The provider by name, the app by address: watchkit tells dependencies apart by

@@ -381,11 +381,14 @@ async def open_tracking_map(
 
 async def _refund(order: dict[str, Any], *, actor: str, reason: str) -> None:
     target = f"order:{order['id']}"
-    async with httpx.AsyncClient(base_url=PAYMENTS_URL, timeout=5.0) as provider:
-        refund = await provider.post(
-            "/v1/refunds", json={"charge_id": order["charge_id"], "amount": order["total"]}
-        )
-    if refund.status_code >= 400:
+    try:
+        async with httpx.AsyncClient(base_url=PAYMENTS_URL, timeout=5.0) as provider:
+            refund: httpx.Response | None = await provider.post(
+                "/v1/refunds", json={"charge_id": order["charge_id"], "amount": order["total"]}
+            )
+    except httpx.TransportError:
+        refund = None
+    if refund is None or refund.status_code >= 400:
         watchkit.audit("order.refund", actor=actor, outcome="failure", target=target,
                        amount=order["total"], reason=reason)  # fmt: skip
         raise HTTPException(status_code=502, detail="payment provider unavailable")

@@ -68,6 +68,7 @@ class Traffic:
         self.max_requests = max_requests
         self.rng = rng
         self.sent = 0
+        self.unreachable = 0  # transport errors in a row
         self.outcomes: Counter[str] = Counter()
 
     @property
@@ -89,7 +90,11 @@ class Traffic:
             response = await self.client.request(method, url, **options)
         except httpx.HTTPError as error:
             self.outcomes[f"{label} {type(error).__name__}"] += 1
+            self.unreachable += isinstance(error, httpx.TransportError)
+            if self.unreachable >= 10:  # the service is gone: stop rather than hammer
+                self.deadline = 0.0
             return None
+        self.unreachable = 0
         self.outcomes[f"{label} {response.status_code}"] += 1
         await asyncio.sleep(self.rng.uniform(0.02, 0.12))
         return response
