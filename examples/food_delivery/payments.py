@@ -2,9 +2,11 @@
 
     uvicorn examples.food_delivery.payments:app --port 8001
 
-``POST /v1/charges`` answers 402 for the card token ``tok_declined`` and 200 otherwise.
-``RECEIVED`` keeps the headers of every charge request, so a test can check that the
-example sent no trace context to this external dependency.
+``POST /v1/charges`` answers 402 for the card token ``tok_declined``, 503 for
+``tok_unavailable`` (the provider having a bad minute) and 200 otherwise;
+``POST /v1/refunds`` refunds a charge. ``RECEIVED`` keeps the headers of every charge
+request, so a test can check that the example sent no trace context to this external
+dependency.
 """
 
 from __future__ import annotations
@@ -24,4 +26,14 @@ async def charge(request: Request) -> Any:
     RECEIVED.append(dict(request.headers))
     if body.get("card_token") == "tok_declined":
         return JSONResponse({"status": "declined"}, status_code=402)
+    if body.get("card_token") == "tok_unavailable":
+        return JSONResponse({"status": "unavailable"}, status_code=503)
     return {"status": "succeeded", "id": f"ch_{len(RECEIVED)}", "amount": body.get("amount")}
+
+
+@app.post("/v1/refunds")
+async def refund(request: Request) -> Any:
+    body = await request.json()
+    if not body.get("charge_id"):
+        return JSONResponse({"status": "no such charge"}, status_code=404)
+    return {"status": "refunded", "charge_id": body["charge_id"], "amount": body.get("amount")}

@@ -72,7 +72,8 @@ def test_database_cache_and_payments_telemetry(  # type: ignore[no-untyped-def]
             _wait_up(url, server)
             first = httpx.post(f"{url}/orders", json=ORDER, timeout=10)
             assert first.status_code == 201
-            assert httpx.post(f"{url}/orders", json=ORDER, timeout=10).status_code == 201
+            second = httpx.post(f"{url}/orders", json=ORDER, timeout=10)
+            assert second.status_code == 201
             bad = {**ORDER, "items": ["pizza"]}
             assert httpx.post(f"{url}/orders", json=bad, timeout=10).status_code == 422
             order_id = first.json()["id"]
@@ -81,9 +82,9 @@ def test_database_cache_and_payments_telemetry(  # type: ignore[no-untyped-def]
             paid = httpx.post(f"{url}/orders/{order_id}/payment?card_token=tok_visa", timeout=10)
             assert paid.json()["status"] == "paid"
             declined = httpx.post(
-                f"{url}/orders/{order_id}/payment?card_token=tok_declined", timeout=10
+                f"{url}/orders/{second.json()['id']}/payment?card_token=tok_declined", timeout=10
             )
-            assert declined.status_code == 500
+            assert declined.status_code == 402
         finally:
             server.send_signal(signal.SIGTERM)  # the lifespan shutdown flushes telemetry
             server.wait(20)
@@ -95,7 +96,7 @@ def test_database_cache_and_payments_telemetry(  # type: ignore[no-untyped-def]
     assert insert.kind == "client"
     assert insert.attributes["db.system.name"] == "sqlite"
     assert insert.attributes["db.namespace"] == "food_delivery"
-    assert insert.attributes["db.query.text"].endswith("VALUES (?, ?, ?, ?)")
+    assert insert.attributes["db.query.text"].endswith("VALUES (?, ?, ?, ?, ?, ?)")
     db_points = otlp_receiver.wait_for(lambda r: r.metrics("db.client.operation.duration"))
     assert {p.attributes.get("db.collection.name") for p in db_points} >= {"orders", "menu_items"}
 
