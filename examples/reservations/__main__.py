@@ -1,4 +1,6 @@
-"""Run the reservations example: ``make example NAME=reservations`` or ``python -m examples.reservations``.
+"""Run the reservations example: ``make example NAME=reservations``.
+
+The same as ``python -m examples.reservations`` from the repository root.
 
 Starts, each as its own process on a free loopback port:
 
@@ -29,7 +31,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import requests
-
 from examples.reservations.traffic import Traffic
 
 ROOT = Path(__file__).resolve().parents[2]

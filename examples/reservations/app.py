@@ -28,13 +28,14 @@ What each requirement of the service's design maps to:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -104,7 +105,8 @@ CREATE TABLE IF NOT EXISTS rooms (
 CREATE TABLE IF NOT EXISTS reservations (
     id INTEGER PRIMARY KEY, room_id INTEGER NOT NULL REFERENCES rooms (id),
     guest_email TEXT NOT NULL, check_in TEXT NOT NULL, check_out TEXT NOT NULL,
-    nights INTEGER NOT NULL, status TEXT NOT NULL, payment_id TEXT, confirmation_sent INTEGER NOT NULL DEFAULT 0
+    nights INTEGER NOT NULL, status TEXT NOT NULL, payment_id TEXT,
+    confirmation_sent INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS reservations_room_night ON reservations (room_id, check_in);
 """
@@ -206,17 +208,17 @@ def availability(hotel: str, night: str) -> list[dict[str, Any]]:
     """Free rooms of one hotel for one night: from Redis, else from the database."""
     key = _availability_key(hotel, night)
     try:
-        cached = availability_cache.get(key)  # a hit or a miss of cache "availability"
+        # A hit or a miss of cache "availability". (redis-py types its sync and asyncio
+        # replies as one union: the cast tells the type checker which client this is.)
+        cached = cast("bytes | None", availability_cache.get(key))
     except redis.RedisError:
         cached = None  # the cache is an optimisation: without Redis, ask the database
     if cached is not None:
         return json.loads(cached)  # type: ignore[no-any-return]
     with engine.connect() as conn:
         rooms = _free_rooms(conn, hotel, night)
-    try:
+    with contextlib.suppress(redis.RedisError):
         availability_cache.set(key, json.dumps(rooms), ex=AVAILABILITY_TTL)
-    except redis.RedisError:
-        pass
     return rooms
 
 
@@ -390,6 +392,7 @@ def staff_login() -> Any:
 
 
 # Probes: /livez (the process), /readyz (also the database and Redis, cached 2 s).
+
 
 @probes.check("database", component_type="datastore", ttl=2.0)
 def database_ready() -> bool:

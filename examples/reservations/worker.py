@@ -12,13 +12,14 @@ produces: a bounce is dead-lettered, a greylisted address is retried, a timeout 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 import sqlalchemy as sa
@@ -91,21 +92,22 @@ def run(stop: list[bool]) -> None:
     log.info("worker.started", queue=QUEUE)
     while not stop[0]:
         try:
-            popped = queue.brpop([QUEUE], timeout=1)
+            popped = cast("tuple[bytes, bytes] | None", queue.brpop([QUEUE], timeout=1))
         except redis.RedisError as error:
             log.warning("worker.redis_unavailable", error=type(error).__name__)
             time.sleep(1)
             continue
         if popped is None:
             continue
-        try:
+        # A timeout is recorded as job.outcome=failure with its error.type; the next job goes on.
+        with contextlib.suppress(SmtpTimeoutError):
             handle(json.loads(popped[1]), queue, engine)
-        except SmtpTimeoutError:
-            pass  # recorded as job.outcome=failure with its error.type; the next job goes on
 
 
 def main() -> None:
-    watchkit.configure(service_name="reservations-worker")
+    # The same service as the app (one service, two kinds of process): its queries count in
+    # the database SLO, its jobs on the service's dashboard.
+    watchkit.configure(service_name="reservations")
     stop = [False]
 
     def request_stop(*_: object) -> None:

