@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=25.0, help="seconds of traffic")
     parser.add_argument("--maxmemory", default="2mb", help="redis-server maxmemory (2mb)")
     parser.add_argument("--concurrency", type=int, default=4, help="traffic threads")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="also serve /metrics for Prometheus: the app on this port, the worker on the next",
+    )
     args = parser.parse_args(argv)
     redis_server = shutil.which("redis-server")
     if redis_server is None:
@@ -103,10 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         RESERVATIONS_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
     )
     env.setdefault("WATCHKIT_AUDIT_SPOOL_DIR", str(workdir / "audit"))
+    # The environment ops/ops.yaml declares, so the generated rules select these series.
+    env.setdefault("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=production")
     env.setdefault("OTEL_METRIC_EXPORT_INTERVAL", "10000")  # ms: a few exports in one run
 
-    def start(*command: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+    def start(*command: str, metrics_port: int = 0) -> subprocess.Popen[bytes]:
+        child = dict(env)
+        if metrics_port:
+            child["WATCHKIT_PROMETHEUS_PORT"] = str(metrics_port)
+        return subprocess.Popen(command, cwd=ROOT, env=child, stdin=subprocess.DEVNULL)
 
     python = sys.executable
     with ExitStack() as running:
@@ -124,9 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         payments = start(python, "-m", "examples.reservations.payments",
                          "--port", str(payments_port))  # fmt: skip
         running.callback(_stop, payments, "payment provider")
-        app = start(python, "-m", "examples.reservations.serve", "--port", str(app_port))
+        app = start(
+            python, "-m", "examples.reservations.serve", "--port", str(app_port),
+            metrics_port=args.metrics_port,
+        )  # fmt: skip
         running.callback(_stop, app, "app")
-        worker = start(python, "-m", "examples.reservations.worker")
+        worker = start(
+            python, "-m", "examples.reservations.worker",
+            metrics_port=args.metrics_port + 1 if args.metrics_port else 0,
+        )  # fmt: skip
         running.callback(_stop, worker, "worker")
         _wait("payment provider",
               lambda: _answers(f"http://127.0.0.1:{payments_port}/"), payments)  # fmt: skip

@@ -10,6 +10,7 @@ so the ``atexit`` hook of ``watchkit.configure()`` flushes the last requests' te
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from examples.reservations.app import app
 
+    # The request spans and metrics say more than werkzeug's access log, line for line.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

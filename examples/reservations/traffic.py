@@ -26,7 +26,7 @@ HOTELS = ("seaview", "harbour", "old-town")
 ROOM_TYPES = ("single", "double", "suite")
 CARDS = (["tok_visa"] * 80 + ["tok_declined"] * 8 + ["tok_slow"] * 4
          + ["tok_provider_down"] * 8)  # fmt: skip
-ATTACKER = "203.0.113.66"
+ATTACKERS = ("203.0.113.66", "203.0.113.99")
 
 
 class Traffic:
@@ -42,6 +42,7 @@ class Traffic:
         self.booked: list[int] = []
         self.statuses: collections.Counter[str] = collections.Counter()
         self.sent = 0
+        self.stopping = threading.Event()
 
     def _request(self, session: requests.Session, method: str, path: str, guest: str,
                  **kwargs: object) -> requests.Response | None:  # fmt: skip
@@ -101,11 +102,11 @@ class Traffic:
         self._request(session, "POST", "/staff/login", guest,
                       json={"user": "frontdesk", "password": password})  # fmt: skip
 
-    def attack(self, session: requests.Session, attempts: int = 8) -> None:
-        """One address guessing the front-desk password: more than 5 failures in 10 minutes."""
+    def attack(self, session: requests.Session, attacker: str, attempts: int = 8) -> None:
+        """One address guessing staff passwords: more than 5 failures in 10 minutes."""
         for n in range(attempts):
             user = ("admin", "manager", "root", "reception")[n % 4]  # spraying accounts
-            self._request(session, "POST", "/staff/login", ATTACKER,
+            self._request(session, "POST", "/staff/login", attacker,
                           json={"user": user, "password": f"guess-{n}"})  # fmt: skip
 
     def _guest(self, number: int, deadline: float, max_requests: int) -> None:
@@ -115,7 +116,7 @@ class Traffic:
             (0.04, self.report), (0.06, self.staff),
         ]  # fmt: skip
         with requests.Session() as session:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not self.stopping.is_set():
                 with self.lock:
                     if self.sent >= max_requests:
                         return
@@ -131,18 +132,29 @@ class Traffic:
 
     def run(self, duration: float, *, concurrency: int = 4, max_requests: int = 20_000) -> None:
         """Drive the app for ``duration`` seconds (at most ``max_requests`` guest actions)."""
-        deadline = time.monotonic() + duration
+        started = time.monotonic()
+        deadline = started + duration
         guests = [
             threading.Thread(target=self._guest, args=(n, deadline, max_requests), daemon=True)
             for n in range(concurrency)
         ]
         for thread in guests:
             thread.start()
-        time.sleep(min(2.0, duration / 4))
-        with requests.Session() as session:
-            self.attack(session)
-        for thread in guests:
-            thread.join(duration + 15)
+        # Two attacks: early, and half way. (Prometheus sees a counter's first value as its
+        # start, so an alert counter born at 1 shows no increase: the second one does.)
+        try:
+            with requests.Session() as session:
+                for attacker, at in zip(
+                    ATTACKERS, (min(2.0, duration / 4), duration / 2), strict=True
+                ):
+                    time.sleep(max(0.0, started + at - time.monotonic()))
+                    self.attack(session, attacker)
+            for thread in guests:
+                thread.join(duration + 15)
+        finally:  # Ctrl-C: the guests finish their current request and go home
+            self.stopping.set()
+            for thread in guests:
+                thread.join(15)
 
     def summary(self) -> str:
         total = sum(self.statuses.values())
