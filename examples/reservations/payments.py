@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import signal
-import sys
 import time
 from typing import Any
 
+from examples.reservations.serve import serve
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
 
 app = Flask("payments")
 _ids = itertools.count(1)
@@ -40,17 +38,9 @@ def charge() -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="A stand-in payment provider.")
     parser.add_argument("--port", type=int, default=8001)
-    args = parser.parse_args(argv)
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(app, parser.parse_args(argv).port)
 
 
 if __name__ == "__main__":

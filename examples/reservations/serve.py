@@ -13,8 +13,21 @@ import argparse
 import logging
 import signal
 import sys
+from typing import Any
 
 from werkzeug.serving import make_server
+
+
+def serve(app: Any, port: int) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` until SIGTERM or Ctrl-C, then return normally."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,14 +38,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # The request spans and metrics say more than werkzeug's access log, line for line.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(app, args.port)
 
 
 if __name__ == "__main__":
