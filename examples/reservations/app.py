@@ -270,8 +270,12 @@ def get_availability(hotel: str) -> Any:
 @app.post("/reservations")
 def create_reservation() -> Any:
     order = request.get_json(force=True)
-    hotel, room_type = order["hotel"], order["room_type"]
-    check_in, nights = dt.date.fromisoformat(order["check_in"]), int(order["nights"])
+    try:
+        hotel, room_type, email = order["hotel"], order["room_type"], str(order["email"])
+        check_in, nights = dt.date.fromisoformat(order["check_in"]), int(order["nights"])
+        card_token = str(order["card_token"])
+    except (KeyError, TypeError, ValueError):
+        return jsonify(error="expected hotel, room_type, check_in, nights, email, card_token"), 422
     if hotel not in HOTELS or room_type not in ROOM_TYPES or not 1 <= nights <= 14:
         return jsonify(error="unknown hotel or room type, or 1-14 nights"), 422
     dates = _nights(check_in, nights)
@@ -280,6 +284,8 @@ def create_reservation() -> Any:
         free = [room for room in availability(hotel, dates[0]) if room["type"] == room_type]
         if not free:
             raise NoRoomError(f"no {room_type} free at {hotel} on {dates[0]}")
+        # (A real system holds the room here, e.g. a unique row per room and night, so two
+        # guests cannot book it at once; the example keeps to what it measures.)
         room = free[0]
         with engine.begin() as conn:
             reservation_id = conn.execute(
@@ -288,12 +294,12 @@ def create_reservation() -> Any:
                     "nights, status) VALUES (:room, :email, :check_in, :check_out, :nights, "
                     "'pending') RETURNING id"
                 ),
-                {"room": room["room"], "email": order["email"], "check_in": dates[0],
+                {"room": room["room"], "email": email, "check_in": dates[0],
                  "check_out": (check_in + dt.timedelta(days=nights)).isoformat(),
                  "nights": nights},
             ).scalar_one()  # fmt: skip
         flow.set_attribute("reservation.id", reservation_id)
-        payment_id = charge(reservation_id, room["rate"] * nights, order["card_token"])
+        payment_id = charge(reservation_id, room["rate"] * nights, card_token)
         status = "confirmed" if payment_id else "payment_declined"
         with engine.begin() as conn:
             conn.execute(
@@ -307,7 +313,7 @@ def create_reservation() -> Any:
             return jsonify(id=reservation_id, status=status), 402
         CREATED.add(1, {"hotel": hotel, "room.type": room_type})
         _forget_availability(hotel, dates)
-        enqueue("send_confirmation", reservation_id, order["email"])
+        enqueue("send_confirmation", reservation_id, email)
     log.info("reservation.created", reservation_id=reservation_id, hotel=hotel, nights=nights)
     return jsonify(id=reservation_id, status=status, room=room["room"]), 201
 

@@ -140,12 +140,13 @@ class Traffic:
         ]
         for thread in guests:
             thread.start()
-        # Two attacks: early, and half way. (Prometheus sees a counter's first value as its
-        # start, so an alert counter born at 1 shows no increase: the second one does.)
+        # Two attacks: early, and later (half way, at most 30 s in). Prometheus takes a
+        # counter's first value as its start, so an alert counter born at 1 shows no increase
+        # until the second attack, which a scrape in between sees.
         try:
             with requests.Session() as session:
                 for attacker, at in zip(
-                    ATTACKERS, (min(2.0, duration / 4), duration / 2), strict=True
+                    ATTACKERS, (min(2.0, duration / 4), min(30.0, duration / 2)), strict=True
                 ):
                     time.sleep(max(0.0, started + at - time.monotonic()))
                     self.attack(session, attacker)

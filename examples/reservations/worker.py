@@ -92,6 +92,8 @@ def run(stop: list[bool]) -> None:
     log.info("worker.started", queue=QUEUE)
     while not stop[0]:
         try:
+            # At most once: a worker killed mid-job loses that job. For at least once, move
+            # it to a processing list (BLMOVE) and remove it when done.
             popped = cast("tuple[bytes, bytes] | None", queue.brpop([QUEUE], timeout=1))
         except redis.RedisError as error:
             log.warning("worker.redis_unavailable", error=type(error).__name__)
