@@ -151,7 +151,7 @@ watchkit.queue.redis_depth(REDIS_URL, [QUEUE])  # every process may call it: one
 
 # More than 5 failed front-desk logins from one address within 10 minutes is an alert.
 logins = LoginMonitor(max_failures=5, window=600)
-STAFF = {"frontdesk": "correct horse battery staple"}
+STAFF = {"frontdesk": "correct horse battery staple"}  # a demo account, known to traffic.py
 
 app = Flask(__name__)
 watchkit.instrument_flask(app)
@@ -281,12 +281,16 @@ def create_reservation() -> Any:
     dates = _nights(check_in, nights)
     with CREATE_RESERVATION as flow:
         flow.set_attribute("reservation.nights", nights)  # span only: per-run values
-        free = [room for room in availability(hotel, dates[0]) if room["type"] == room_type]
+        free: set[int] | None = None
+        for night in dates:  # one cache lookup per night
+            rooms = {room["room"] for room in availability(hotel, night)
+                     if room["type"] == room_type}  # fmt: skip
+            free = rooms if free is None else free & rooms
         if not free:
-            raise NoRoomError(f"no {room_type} free at {hotel} on {dates[0]}")
+            raise NoRoomError(f"no {room_type} free at {hotel} for {nights} nights")
         # (A real system holds the room here, e.g. a unique row per room and night, so two
         # guests cannot book it at once; the example keeps to what it measures.)
-        room = free[0]
+        room = {"room": min(free), "rate": ROOM_TYPES[room_type]}
         with engine.begin() as conn:
             reservation_id = conn.execute(
                 sa.text(
