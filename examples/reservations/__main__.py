@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     where = f"the collector at {endpoint}" if endpoint else "the console output above"
     print(
         f"Telemetry went to {where}. Look for: spans 'POST /reservations' with the child flow "
-        "'reservation.create', its SQL, Redis cache and payment calls and the 'send "
+        "'reservation.create', its SQL and payment calls and the 'send "
         "confirmations' producer span; the worker's 'process confirmations' spans in the same "
         "trace; metrics reservations.created/.cancelled/.payments, watchkit.cache.operations, "
         "watchkit.cache.redis.evicted_keys, watchkit.queue.jobs/.depth, "
@@ -172,4 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # during start-up: everything started is stopped already
+        sys.exit(130)
