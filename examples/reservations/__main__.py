@@ -19,6 +19,7 @@ and says where to look. Telemetry goes to the console, or to the OTLP collector 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -80,6 +81,34 @@ def _stop(process: subprocess.Popen[bytes], name: str) -> None:
             process.wait(5)
 
 
+# What the example is about, among the many series the console exporter cuts short.
+KEY_METRICS = (
+    "reservations_", "watchkit_flow_duration_seconds_count", "watchkit_cache_operations_total",
+    "watchkit_cache_redis_", "watchkit_queue_jobs_total", "watchkit_queue_depth",
+    "watchkit_security_alerts_total",
+)  # fmt: skip
+
+
+def key_metrics(ports: tuple[int, int]) -> str:
+    """The example's own series from the app's and the worker's ``/metrics``, condensed."""
+    lines = ["key metrics (from the /metrics of the app and the worker):"]
+    for port in ports:
+        try:
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except requests.RequestException as error:
+            lines.append(f"  port {port}: {type(error).__name__}")
+            continue
+        for line in text.splitlines():
+            if line.startswith(KEY_METRICS):
+                name, _, value = line.rpartition(" ")
+                labels = ",".join(
+                    pair for pair in name[name.find("{") + 1 : -1].split(",")
+                    if not pair.startswith(("otel_scope", "service_name", "deployment_"))
+                )  # fmt: skip
+                lines.append(f"  {name.split('{')[0]}{{{labels}}} {value}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the reservations example with traffic.")
     parser.add_argument("--duration", type=float, default=25.0, help="seconds of traffic")
@@ -88,10 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=0,
-        help="also serve /metrics for Prometheus: the app on this port, the worker on the next",
+        default=None,
+        help="serve /metrics for Prometheus: the app on this port, the worker on the next "
+        "(default: free ports, if watchkit[prometheus] is installed; 0: none)",
     )
     args = parser.parse_args(argv)
+    if args.metrics_port is None:  # free ports, to print the key metrics at the end
+        exporter = importlib.util.find_spec("opentelemetry.exporter.prometheus")
+        metrics_ports = (free_port(), free_port()) if exporter is not None else (0, 0)
+    elif args.metrics_port:
+        metrics_ports = (args.metrics_port, args.metrics_port + 1)
+    else:
+        metrics_ports = (0, 0)
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         print("redis-server is not installed: apt-get install redis-server (or make services)",
@@ -137,12 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         running.callback(_stop, payments, "payment provider")
         app = start(
             python, "-m", "examples.reservations.serve", "--port", str(app_port),
-            metrics_port=args.metrics_port,
+            metrics_port=metrics_ports[0],
         )  # fmt: skip
         running.callback(_stop, app, "app")
         worker = start(
             python, "-m", "examples.reservations.worker",
-            metrics_port=args.metrics_port + 1 if args.metrics_port else 0,
+            metrics_port=metrics_ports[1],
         )  # fmt: skip
         running.callback(_stop, worker, "worker")
         _wait("payment provider",
@@ -156,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted: stopping", file=sys.stderr)
         print(f"traffic: {traffic.summary()}", flush=True)
+        if metrics_ports[0]:
+            time.sleep(1.5)  # the worker finishes the last jobs
+            print(key_metrics(metrics_ports), flush=True)
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     where = f"the collector at {endpoint}" if endpoint else "the console output above"
     print(
