@@ -1,0 +1,1 @@
+"""The reservations service's operations files, generated from ``ops.yaml``."""
