@@ -289,8 +289,57 @@ class Counter(_Instrument):
 
     kind = "counter"
 
+    _zeros: dict[Any, Attributes] | None = None
+    """Series reported at 0 in every pipeline (see :meth:`start_at_zero`)."""
+
     def _create(self) -> Callable[..., None]:
         return get_meter(self.scope).create_counter(self.name, self.unit, self.description).add
+
+    def start_at_zero(self, *attribute_sets: Attributes) -> None:
+        """Report each of these series as 0 from now on, before its first :meth:`add`.
+
+        Prometheus' ``increase()`` and ``rate()`` compare a series with its
+        earlier samples, so a series whose first sample is already 1 shows no
+        increase: an alert on ``increase(payments_failed_total[10m]) > 0``
+        misses a process's first failure. Call this where the attribute values
+        are known in advance (at import time is fine): the series are recorded
+        at 0, through the cardinality guard, in the current pipeline and again
+        in every later one (``configure()``, a test capture). Calling it again
+        with the same sets is harmless.
+
+        Args:
+            attribute_sets: attribute mappings, one per series.
+
+        Raises:
+            ValueError: an argument is not a mapping.
+
+        Example:
+            >>> import watchkit
+            >>> failed = watchkit.counter("docs.payments.failed", unit="{payment}")
+            >>> failed.start_at_zero({"payment.provider": "stripe"}, {"payment.provider": "adyen"})
+        """
+        sets: list[tuple[Any, Attributes]] = []
+        for attributes in attribute_sets:
+            if not isinstance(attributes, Mapping):
+                raise ValueError(
+                    f"attribute set {attributes!r} is invalid: use a mapping of attribute "
+                    "names to values"
+                )
+            own = dict(attributes)
+            sets.append((attributes_key(own), own))
+        with STATE.lock:
+            zeros = self._zeros
+            if zeros is None:
+                zeros = self._zeros = {}
+                STATE.add_listener(self._record_zeros)
+            zeros.update(sets)
+            self._record_zeros()
+
+    def _record_zeros(self) -> None:
+        # Runs under STATE.lock, after each pipeline change: each new pipeline
+        # gets its own 0 samples, before anything can add 1 to them.
+        for key, attributes in list((self._zeros or {}).items()):
+            record(self, 0, attributes, key)
 
     def add(
         self, amount: float = 1, attributes: Attributes | None = None, /, **kw: AttributeValue

@@ -748,3 +748,44 @@ def test_burn_thresholds_scale_with_the_budget(objective: float) -> None:
     alerts = ops.rules(svc)["groups"][1]["rules"]
     assert alerts[0]["expr"].split(" > ")[1].startswith(f"{14.4 * (1 - objective):.6g}")
     assert [a["for"] for a in alerts] == ["2m", "15m", "1h", "3h"]
+
+
+def test_brute_force_rule_fires_on_a_process_first_alert(tmp_path: Path) -> None:
+    """Samples exported by a real LoginMonitor, one per minute, fed to the generated rule.
+
+    The alert series is exported at 0 before the first alert (``start_at_zero``): a
+    series that first appeared at 1 would show no increase and the rule would stay silent.
+    """
+    from watchkit.security import LoginMonitor
+    from watchkit.testing import capture
+
+    def sample(telemetry: Any) -> str:
+        points = telemetry.metric_points("watchkit.security.alerts", {"kind": "brute_force"})
+        return str(int(points[0].value)) if points else "_"
+
+    with capture() as telemetry:
+        monitor = LoginMonitor(max_failures=1, window=60)
+        before = sample(telemetry)
+        monitor.record(False, source_ip="203.0.113.9")
+        monitor.record(False, source_ip="203.0.113.9")
+        after = sample(telemetry)
+    assert (before, after) == ("0", "1")
+    series = f'watchkit_security_alerts_total{{{SVC}, kind="brute_force"}}'
+    fired = _alert(
+        "BruteForceSuspected",
+        "warning",
+        "1 IPs or users crossed the failed-login limit within 10m "
+        "(security.brute_force_suspected log records name them)",
+    )
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": f"{before} {after}x10"}],
+                "alert_rule_test": [
+                    {"eval_time": "1m", "alertname": "BruteForceSuspected", "exp_alerts": [fired]}
+                ],
+            }
+        ],
+    )
