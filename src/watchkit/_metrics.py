@@ -758,6 +758,18 @@ def _define(key: str, build: Callable[[], _I]) -> _I:
     return cast(_I, existing)
 
 
+def own_metric_names() -> frozenset[str]:
+    """Names of watchkit's own instruments: every one not defined through :func:`counter` & co.
+
+    For output that puts the application's metrics first (the console summary).
+    """
+    with _registry_lock:
+        user = {id(instrument) for instrument in _registry.values()}
+    own = {i.name for i in list(_instruments) if id(i) not in user}
+    own.update(i.name for i in list(_in_flight))
+    return frozenset(own)
+
+
 def _check_user_name(name: object) -> str:
     valid = validate_name(name)
     if valid.lower().startswith(RESERVED_METRIC_PREFIX):
