@@ -305,7 +305,8 @@ class Counter(_Instrument):
         are known in advance (at import time is fine): the series are recorded
         at 0, through the cardinality guard, in the current pipeline and again
         in every later one (``configure()``, a test capture). Calling it again
-        with the same sets is harmless.
+        with the same sets is harmless; sets beyond the cardinality limit are
+        left out.
 
         Args:
             attribute_sets: attribute mappings, one per series.
@@ -332,7 +333,9 @@ class Counter(_Instrument):
             if zeros is None:
                 zeros = self._zeros = {}
                 STATE.add_listener(self._record_zeros)
-            zeros.update(sets)
+            # Bounded: past the cardinality limit the series would overflow anyway.
+            room = max(0, cardinality_limit() - len(zeros))
+            zeros.update(sets[:room])
             self._record_zeros()
 
     def _record_zeros(self) -> None:
