@@ -174,8 +174,9 @@ def _document(title: str, subtitle: str, body: list[str], height: float) -> str:
 
 
 def _seconds(value: float, unit: float, name: str) -> str:
+    """Three significant digits: a measurement, "54.9 µs"."""
     scaled = value / unit
-    return f"{scaled:.0f} {name}" if scaled >= 100 or scaled == 0 else f"{scaled:.3g} {name}"
+    return f"{scaled:.0f} {name}" if scaled >= 100 else f"{scaled:#.3g} {name}"
 
 
 def _unit(high: float) -> tuple[float, str]:
@@ -228,7 +229,7 @@ def suite_chart(suite: str, rows: Sequence[dict[str, Any]], subtitle: str) -> st
         "median per call (ratio to the first row)",
         medians,
         48,
-        lambda v: _seconds(v, unit, name),
+        lambda v: f"{v / unit:g} {name}",
     )
     budgets = [
         _budget_bar(row, budget, _budget_label(row, budget))
