@@ -92,18 +92,26 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write("\n".join(out))
     if args.json:
-        write_json(Path(args.json), run_info, rows)
+        every = {
+            m.name.removeprefix("bench_")
+            for m in pkgutil.iter_modules(benchmarks.__path__)
+            if m.name.startswith("bench_")
+        }
+        write_json(Path(args.json), run_info, rows, every)
     return 1 if failed else 0
 
 
-def write_json(path: Path, run_info: dict[str, object], rows: list[dict[str, object]]) -> None:
+def write_json(
+    path: Path, run_info: dict[str, object], rows: list[dict[str, object]], modules: set[str]
+) -> None:
     """Write ``{"run": run_info, "rows": [...]}`` to ``path``, merged with what it holds.
 
     Every row carries its module, suite, case, median seconds, ratio to the
     first row of its suite, the budgets it is the case of (measured ratio,
     limit, met) and the run's Python version, date and mode. Rows of modules
     this run did not measure (``make bench BENCH=import``, or a module that
-    failed) are kept from the existing file, so the charts stay complete.
+    failed) are kept from the existing file, so the charts stay complete; rows
+    of a module no longer in ``modules`` are dropped.
     """
     stamp = {key: run_info[key] for key in ("python", "date", "quick")}
     fresh = [{**row, **stamp} for row in rows]
@@ -111,7 +119,11 @@ def write_json(path: Path, run_info: dict[str, object], rows: list[dict[str, obj
     kept: list[dict[str, object]] = []
     if path.exists():
         previous = json.loads(path.read_text(encoding="utf-8"))
-        kept = [row for row in previous.get("rows", []) if row.get("module") not in measured]
+        kept = [
+            row
+            for row in previous.get("rows", [])
+            if row.get("module") not in measured and row.get("module") in modules
+        ]
     merged = sorted(kept + fresh, key=lambda row: str(row["module"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {"run": run_info, "rows": merged}

@@ -31,10 +31,15 @@ def test_every_benchmark_suite_runs_and_reports_its_budgets() -> None:
 
 
 def test_json_results_have_one_record_per_row_and_keep_other_modules(tmp_path: Path) -> None:
-    """`--json FILE` writes every row with its budgets, and keeps the rows of modules not run."""
+    """`--json FILE` writes every row with its budgets, merged with the other modules' rows.
+
+    Rows of a module not run are kept; rows of a module that no longer exists are dropped.
+    """
     results = tmp_path / "results.json"
-    kept = {"module": "elsewhere", "suite": "s", "case": "c", "median_s": 1.0, "ratio": 1.0}
-    results.write_text(json.dumps({"run": {}, "rows": [kept]}), encoding="utf-8")
+    kept = {"module": "import", "suite": "s", "case": "c", "median_s": 1.0, "ratio": 1.0}
+    gone = {**kept, "module": "removed_since"}
+    stale = {**kept, "module": "metrics"}
+    results.write_text(json.dumps({"run": {}, "rows": [gone, stale, kept]}), encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(results), "metrics"],
         cwd=ROOT,
@@ -47,7 +52,8 @@ def test_json_results_have_one_record_per_row_and_keep_other_modules(tmp_path: P
     document = json.loads(results.read_text(encoding="utf-8"))
     assert document["run"]["quick"] is True
     assert document["run"]["python"] == platform.python_version()
-    assert document["rows"][0] == kept
+    assert [row for row in document["rows"] if row["module"] != "metrics"] == [kept]
+    assert stale not in document["rows"]
     rows = [row for row in document["rows"] if row["module"] == "metrics"]
     table_rows = [line for line in result.stdout.splitlines() if re.match(r"\| .* µs \|", line)]
     assert len(rows) == len(table_rows) > 2
