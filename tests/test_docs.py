@@ -231,7 +231,7 @@ def test_performance_charts_draw_budgets_and_find_stale_files(
     assert "225 % (4.50x (limit 2.00x, missed))" in overview
     text = page.read_text(encoding="utf-8")
     assert "a full run on 2026-01-02 (Python 3.11.7) on x86_64 with 2 CPUs" in text
-    assert "an idle machine" in text
+    assert "(load average 0.1 when the last run started)" in text
     assert "![Demo suite](performance/demo-suite.svg)" in text
     assert text.endswith("## Tables\n")
 

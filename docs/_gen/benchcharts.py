@@ -193,7 +193,7 @@ def _ratio(value: float | None) -> str:
     return f"{value:.0f}x" if value >= 100 else f"{value:.1f}x" if value >= 10 else f"{value:.2f}x"
 
 
-def _budget_bar(row: dict[str, Any], budget: dict[str, Any], label: str) -> Bar:
+def _budget_bar(budget: dict[str, Any], label: str) -> Bar:
     ratio = budget["ratio"]
     verdict = "met" if budget["met"] else "missed"
     return Bar(
@@ -232,9 +232,7 @@ def suite_chart(suite: str, rows: Sequence[dict[str, Any]], subtitle: str) -> st
         lambda v: f"{v / unit:g} {name}",
     )
     budgets = [
-        _budget_bar(row, budget, _budget_label(row, budget))
-        for row in rows
-        for budget in row["budgets"]
+        _budget_bar(budget, _budget_label(row, budget)) for row in rows for budget in row["budgets"]
     ]
     if budgets:
         more, top = _panel("budgets: measured ratio and its limit", budgets, top, _ratio)
@@ -253,7 +251,7 @@ def budgets_chart(rows: Sequence[dict[str, Any]], subtitle: str) -> str:
         for budget in row["budgets"]:
             share = None if budget["ratio"] is None else budget["ratio"] / budget["limit"]
             label = f"{row['suite']}\n{_budget_label(row, budget)}"
-            bar = _budget_bar(row, budget, label)
+            bar = _budget_bar(budget, label)
             bars.append(Bar(bar.label, share, f"{_percent(share)} ({bar.text})", bar.color, 1.0))
     body, top = _panel("measured ratio as a share of its limit", bars, 48, _percent)
     body += _legend(
@@ -287,8 +285,8 @@ def _machine(run: dict[str, Any]) -> str:
     text = f"on {run['machine']} with {run['cpus']} CPUs"
     load = run.get("load_average")
     if load is not None:
-        busy = "a loaded machine" if load >= (run["cpus"] or 1) else "an idle machine"
-        text += f" ({busy}: load average {load} when the last run started)"
+        busy = "a loaded machine: " if load >= (run["cpus"] or 1) else ""
+        text += f" ({busy}load average {load} when the last run started)"
     return text
 
 
