@@ -77,7 +77,7 @@ def send_email(self: Any, booking_id: int, address: str) -> str:
     try:
         # One watchkit.dependency.duration point per call, error when it raised.
         with watchkit.dependency("email"):
-            status, answer = _post(
+            _, answer = _post(
                 f"{settings.EMAIL_URL}/messages",
                 {"to": address, "template": "booking-confirmed", "booking": booking_id},
             )

@@ -1,4 +1,4 @@
-"""The bookings API: sign-in, the lesson calendar, bookings, payments and the provider's webhooks."""
+"""The bookings API: sign-in, the lesson calendar, bookings, payments, the provider's webhooks."""
 
 from __future__ import annotations
 
