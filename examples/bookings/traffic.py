@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import random
 import threading
 import time
@@ -25,7 +26,11 @@ from urllib.parse import urlsplit
 import httpx
 from examples.bookings.seed import LEARNERS, PASSWORD, learner
 
-CARDS = ["tok_visa"] * 14 + ["tok_declined", "tok_declined", "tok_error", "tok_slow"]
+# Cards in turn, so even a short run meets each failure: 1 in 10 declined, 1 in 20 a
+# provider error, 1 in 20 a provider timeout.
+CARDS = ["tok_visa", "tok_declined", "tok_visa", "tok_error", "tok_visa", "tok_slow"] + [
+    "tok_visa", "tok_visa", "tok_visa", "tok_visa", "tok_visa", "tok_declined"
+] + ["tok_visa"] * 8  # fmt: skip
 
 
 class Traffic:
@@ -39,6 +44,16 @@ class Traffic:
         self.deadline = time.monotonic() + duration
         self.statuses: Counter[int] = Counter()
         self.lock = threading.Lock()
+        self.cards = itertools.cycle(CARDS)
+        self.learners_in_turn = itertools.cycle(range(1, LEARNERS + 1))
+
+    def next_card(self) -> str:
+        with self.lock:
+            return next(self.cards)
+
+    def next_learner(self) -> int:
+        with self.lock:
+            return next(self.learners_in_turn)
 
     def running(self) -> bool:
         with self.lock:
@@ -89,7 +104,7 @@ class Traffic:
                 if booked.status_code == 201:
                     booking_id = booked.json()["booking_id"]
                     self.call(client, "POST", f"/bookings/{booking_id}/payment",
-                              json={"card_token": rng.choice(CARDS)})  # fmt: skip
+                              json={"card_token": self.next_card()})  # fmt: skip
                     self.call(client, "GET", f"/bookings/{booking_id}")
             self.call(client, "POST", "/logout")
             if rng.random() < 0.05:  # a second tab signing out again
@@ -98,7 +113,7 @@ class Traffic:
     def learners(self, seed: int) -> None:
         rng = random.Random(seed)
         while self.running():
-            self.learner_session(rng, rng.randint(1, LEARNERS))
+            self.learner_session(rng, self.next_learner())
 
     def guesser(self) -> None:
         """One address trying passwords: the 6th failure within 10 minutes alerts, then 429."""
