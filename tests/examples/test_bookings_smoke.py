@@ -132,7 +132,7 @@ def test_example_runs_and_its_telemetry_arrives(
     tasks = r.wait_for(
         lambda rr: [
             s for s in rr.spans("process bookings.send_email") if s.trace_id == payment.trace_id
-        ],  # fmt: skip
+        ],
         timeout=20,
     )
     assert tasks[0].kind == "consumer"
