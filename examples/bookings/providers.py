@@ -7,7 +7,7 @@ They behave like the real ones often enough to be worth watching:
 
 - payments ``POST /charges``: card token ``tok_declined`` is declined (402), ``tok_error``
   is a 503, ``tok_slow`` answers after the client gave up; otherwise approved. About
-  0.3 s later the provider posts a signed webhook with the charge's final status; one
+  1.2 s later the provider posts a signed webhook with the charge's final status; one
   approved charge in eight later fails at settlement, and a charge the client timed out
   on succeeded: both disagree with the shop's record;
 - SMS ``POST /sms``: a number starting ``+999`` is refused (400); one message in six
@@ -105,7 +105,8 @@ class Payments(Provider):
         return 200, {"charge_id": charge_id, "status": "succeeded"}
 
     def _webhook_later(self, charge_id: str, status: str) -> None:
-        timer = threading.Timer(0.3, self._send_webhook, (charge_id, status))
+        # Sent after the shop's 1 s payment timeout: by then it has recorded the answer.
+        timer = threading.Timer(1.2, self._send_webhook, (charge_id, status))
         timer.daemon = True
         timer.start()
 

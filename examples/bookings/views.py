@@ -14,6 +14,7 @@ import httpx
 from django.contrib.auth import authenticate, login, logout
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from examples.bookings import settings, tasks
 from examples.bookings.models import Booking, Payment, Slot
@@ -93,7 +94,7 @@ def availability(request: HttpRequest) -> JsonResponse:
         day = first + dt.timedelta(days=offset)
         calendar[day.isoformat()] = _free_slots(day)
         if days > 1:
-            time.sleep(0.035)  # the instructors' external calendars, synced per day
+            time.sleep(0.045)  # the instructors' external calendars, synced per day
     return JsonResponse({"days": calendar})
 
 
@@ -160,8 +161,9 @@ def pay(request: HttpRequest, booking_id: int) -> JsonResponse:
             return JsonResponse({"error": "payment provider unavailable"}, status=504)
         if answer.status_code == 402:
             flow.fail("card_declined")
-            payment.status = "failed"
-            payment.save(update_fields=["status", "updated_at"])
+            Payment.objects.filter(id=payment.id, status="pending").update(
+                status="failed", updated_at=timezone.now()
+            )
             PAYMENTS.add(1, outcome="declined")
             log.info("payment.declined", booking_id=booking.id)
             return JsonResponse({"error": "card declined"}, status=402)
@@ -170,8 +172,10 @@ def pay(request: HttpRequest, booking_id: int) -> JsonResponse:
             PAYMENTS.add(1, outcome="error")
             log.warning("payment.provider_error", booking_id=booking.id, status=answer.status_code)
             return JsonResponse({"error": "payment provider error"}, status=502)
-    payment.status = "succeeded"
-    payment.save(update_fields=["status", "updated_at"])
+    # Conditional: a webhook may have been faster and flagged the payment already.
+    Payment.objects.filter(id=payment.id, status="pending").update(
+        status="succeeded", updated_at=timezone.now()
+    )
     booking.status = "confirmed"
     booking.save(update_fields=["status"])
     PAYMENTS.add(1, outcome="approved")
