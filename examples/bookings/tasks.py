@@ -61,13 +61,23 @@ def _post(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         raise ProviderBusy(type(error).__name__) from None
 
 
+def _outcome(channel: str, outcome: str, booking_id: int, **details: object) -> str:
+    """Count what became of one message, and say so in the task's log context."""
+    NOTIFICATIONS.add(1, channel=channel, outcome=outcome)
+    if outcome in ("bounced", "failed"):
+        # Counted in watchkit.events too: the NotificationBounces/Failures alerts watch it.
+        watchkit.event(f"notification.{outcome}", channel=channel)
+        log.warning(f"notification.{outcome}", channel=channel, booking_id=booking_id, **details)
+    else:
+        log.info(f"notification.{outcome}", channel=channel, booking_id=booking_id, **details)
+    return outcome
+
+
 def _retry_or_fail(task: Any, channel: str, booking_id: int, error: ProviderBusy) -> Any:
     if task.request.retries < task.max_retries:
-        NOTIFICATIONS.add(1, channel=channel, outcome="retried")
+        _outcome(channel, "retried", booking_id, error=str(error))
         return task.retry(exc=error, countdown=1)
-    NOTIFICATIONS.add(1, channel=channel, outcome="failed")
-    watchkit.event("notification.failed", channel=channel)
-    log.error("notification.failed", channel=channel, booking_id=booking_id, error=str(error))
+    _outcome(channel, "failed", booking_id, error=str(error))
     return error
 
 
@@ -83,14 +93,8 @@ def send_email(self: Any, booking_id: int, address: str) -> str:
             )
     except ProviderBusy as error:
         raise _retry_or_fail(self, "email", booking_id, error) from None
-    if answer.get("status") == "bounced":
-        NOTIFICATIONS.add(1, channel="email", outcome="bounced")
-        watchkit.event("notification.bounced", channel="email")
-        log.warning("notification.bounced", channel="email", booking_id=booking_id)
-        return "bounced"
-    NOTIFICATIONS.add(1, channel="email", outcome="delivered")
-    log.info("notification.delivered", channel="email", booking_id=booking_id)
-    return "delivered"
+    bounced = answer.get("status") == "bounced"
+    return _outcome("email", "bounced" if bounced else "delivered", booking_id)
 
 
 @app.task(name="bookings.send_sms", bind=True, max_retries=3)
@@ -104,10 +108,5 @@ def send_sms(self: Any, booking_id: int, phone: str) -> str:
     except ProviderBusy as error:
         raise _retry_or_fail(self, "sms", booking_id, error) from None
     if status != 200:  # the gateway refused the number: nothing to retry
-        NOTIFICATIONS.add(1, channel="sms", outcome="failed")
-        watchkit.event("notification.failed", channel="sms")
-        log.warning("notification.undeliverable", channel="sms", booking_id=booking_id)
-        return "failed"
-    NOTIFICATIONS.add(1, channel="sms", outcome="delivered")
-    log.info("notification.delivered", channel="sms", booking_id=booking_id)
-    return "delivered"
+        return _outcome("sms", "failed", booking_id, error=f"HTTP {status}")
+    return _outcome("sms", "delivered", booking_id)
