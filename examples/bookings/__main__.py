@@ -57,6 +57,14 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             process.wait()
 
 
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the children, last started first; a second Ctrl-C must not leave any behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for process in reversed(processes):
+        stop(process)
+
+
 def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
     binary = shutil.which("redis-server")
     if binary is None:
@@ -66,6 +74,7 @@ def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
          "--save", "", "--appendonly", "no", "--logfile", str(directory / "redis.log")],
         stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_timeout=0.5)
@@ -100,7 +109,24 @@ def drain(redis_url: str, timeout: float) -> None:
     client.close()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Start everything, drive the traffic, stop everything; 130 when interrupted."""
+    # The children run in sessions of their own (Ctrl-C reaches this process only), so they
+    # are stopped here, web first and Redis last, and flush their telemetry on the way out.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("bookings: interrupted; everything is stopped", flush=True)
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description="Run the bookings example")
     parser.add_argument("--duration", type=float, default=25.0, help="seconds of traffic")
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
@@ -113,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[subprocess.Popen[bytes]] = []
     with ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, run_dir, True)
-        cleanup.callback(lambda: [stop(p) for p in reversed(processes)])
+        cleanup.callback(stop_all, processes)
         if args.redis_url:
             redis_url = args.redis_url
         else:
@@ -141,20 +167,20 @@ def main(argv: list[str] | None = None) -> int:
              "--email-port", str(ports["email"]),
              "--webhook-url", f"{base_url}/webhooks/payments",
              "--webhook-secret", env["BOOKINGS_WEBHOOK_SECRET"]],
-            env=env, cwd=ROOT,
+            env=env, cwd=ROOT, start_new_session=True,
         ))  # fmt: skip
         processes.append(subprocess.Popen(
             [python, "-m", "celery", "-A", "examples.bookings.tasks", "worker",
              "-Q", "notifications,sms", "--pool=prefork", "--concurrency=2",
              "--loglevel=WARNING", "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-n", f"bookings-{os.getpid()}@localhost"],
-            env=env, cwd=ROOT,
+            env=env, cwd=ROOT, start_new_session=True,
         ))  # fmt: skip
         web = subprocess.Popen(
             [python, "-m", "gunicorn", "examples.bookings.wsgi", "--workers", "2",
              "--worker-class", "gthread", "--threads", "4",
              "--bind", f"127.0.0.1:{ports['web']}", "--graceful-timeout", "10"],
-            env=env, cwd=ROOT,
+            env=env, cwd=ROOT, start_new_session=True,
         )  # fmt: skip
         processes.append(web)
 
@@ -166,11 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
         wait_until("the Django app (gunicorn)", live, web, 60)
         print(f"bookings: serving on {base_url}; traffic for {args.duration:.0f} s", flush=True)
-        try:
-            statuses = traffic.run(base_url, args.duration, concurrency=args.concurrency)
-        except KeyboardInterrupt:
-            print("bookings: interrupted, stopping", flush=True)
-            return 130
+        statuses = traffic.run(base_url, args.duration, concurrency=args.concurrency)
         ready = httpx.get(f"{base_url}/healthz", timeout=5)
         drain(redis_url, timeout=20)
         total = statuses.total()
@@ -192,5 +214,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with suppress(KeyboardInterrupt):
-        sys.exit(main())
+    sys.exit(main())

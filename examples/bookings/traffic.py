@@ -55,6 +55,11 @@ class Traffic:
         with self.lock:
             return next(self.learners_in_turn)
 
+    def stop(self) -> None:
+        """End the run: each thread stops after its request in flight."""
+        with self.lock:
+            self.deadline = 0.0
+
     def running(self) -> bool:
         with self.lock:
             return time.monotonic() < self.deadline and self.statuses.total() < self.max_requests
@@ -137,8 +142,14 @@ def run(
     threads.append(threading.Thread(target=traffic.guesser))
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        traffic.stop()
+        for thread in threads:
+            thread.join()
+        raise
     return traffic.statuses
 
 

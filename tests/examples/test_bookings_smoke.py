@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAYMENT_ROUTE = "/bookings/<int:booking_id>/payment"
 
 
-def _run_example(endpoint: str, redis_url: str, log: Path) -> subprocess.CompletedProcess[str]:
+def _run_example(endpoint: str, redis_url: str, log: Path) -> int:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WATCHKIT_", "PYTEST_"))
     }
@@ -43,12 +43,18 @@ def _run_example(endpoint: str, redis_url: str, log: Path) -> subprocess.Complet
         WATCHKIT_RAISE_INTERNAL_ERRORS="1",
     )
     with log.open("w") as out:
-        return subprocess.run(
+        process = subprocess.Popen(
             [sys.executable, "-m", "examples.bookings", "--duration", "8",
              "--redis-url", redis_url],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=150,
-            check=False,
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        try:
+            return process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # SIGTERM, not SIGKILL: the example stops its children (in sessions of their own).
+            process.terminate()
+            process.wait(timeout=60)
+            raise
 
 
 def _total(receiver: OtlpReceiver, name: str, **wanted: str) -> float:
@@ -69,10 +75,10 @@ def test_example_runs_and_its_telemetry_arrives(
     client.flushdb()
     client.close()
     log = tmp_path / "example.log"
-    finished = _run_example(rotel_collector.http_endpoint, redis_server.url, log)
+    status = _run_example(rotel_collector.http_endpoint, redis_server.url, log)
     output = log.read_text(errors="replace")
     print(output[-20000:])
-    assert finished.returncode == 0, output[-5000:]
+    assert status == 0, output[-5000:]
     assert "bookings: " in output and "requests, by status" in output
     # A traceback is a crash of one of the example's processes (or a watchkit error raised).
     assert "Traceback" not in output, output[output.index("Traceback") - 2000 :][:6000]
