@@ -101,7 +101,7 @@ class Traffic:
             slots = [s for day_slots in free.json().get("days", {}).values() for s in day_slots] \
                 if free.status_code == 200 else []  # fmt: skip
             if slots:
-                phone = "+99912345" if number % 11 == 0 else f"+4479000{number:05d}"
+                phone = "+99912345" if number % 7 == 0 else f"+4479000{number:05d}"
                 booked = self.call(
                     client, "POST", "/bookings",
                     json={"slot_id": rng.choice(slots)["slot_id"], "phone": phone},
