@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
@@ -36,9 +37,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(what: str, ready: object, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_until(
+    what: str, ready: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
-    while not ready():  # type: ignore[operator]
+    while not ready():
         if process.poll() is not None:
             raise SystemExit(f"{what} exited with status {process.returncode}")
         if time.monotonic() > deadline:

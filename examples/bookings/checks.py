@@ -31,8 +31,9 @@ def register() -> None:
     def notification_backlog() -> health.Observation:
         """Messages waiting in both queues; warns when the worker falls behind."""
         waiting = sum(int(client.llen(queue)) for queue in ("notifications", "sms"))
-        status = "warn" if waiting > BACKLOG_WARN else "pass"
-        return health.Observation(value=waiting, unit="{message}", status=status)
+        return health.Observation(
+            value=waiting, unit="{message}", status="warn" if waiting > BACKLOG_WARN else "pass"
+        )
 
     health.add("notification-backlog", notification_backlog, critical=False, ttl=5.0)
     # Full log or backup disks: warn at 80 %, fail at 90 %, without taking the service
