@@ -218,23 +218,21 @@ def payment_webhook(request: HttpRequest) -> JsonResponse:
         payment.status = "needs_review"
         payment.save(update_fields=["status", "updated_at"])
     WEBHOOKS.add(1, result="mismatch")
-    # A business event (watchkit.events{event.name="payment.status_mismatch"}, which the
-    # PaymentStatusMismatch alert watches, and a log record) and an audit record.
+    # A business event: counted in watchkit.events{event.name="payment.status_mismatch"},
+    # which the PaymentStatusMismatch alert watches, and a log record with the details.
     watchkit.event(
-        "payment.status_mismatch", provider_status=provider_status, internal_status=internal_status
+        "payment.status_mismatch",
+        payment_id=payment.id,
+        booking_id=payment.booking_id,
+        provider_status=provider_status,
+        internal_status=internal_status,
     )
+    # And on the audit trail (WARN, hash-chained, spooled to disk until shipped).
     watchkit.audit(
         "payment.status_mismatch",
         actor="provider:payments",
         outcome="failure",
         target=f"payment:{payment.id}",
-        booking_id=payment.booking_id,
-        provider_status=provider_status,
-        internal_status=internal_status,
-    )
-    log.warning(
-        "payment.status_mismatch",
-        payment_id=payment.id,
         booking_id=payment.booking_id,
         provider_status=provider_status,
         internal_status=internal_status,

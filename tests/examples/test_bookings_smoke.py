@@ -127,6 +127,8 @@ def test_example_runs_and_its_telemetry_arrives(
     assert _total(r, "bookings.payment.webhooks", result="match") > 0
     assert _total(r, "bookings.payment.webhooks", result="mismatch") > 0
     assert _total(r, "watchkit.events", **{"event.name": "payment.status_mismatch"}) > 0
+    event = r.wait_for(lambda rr: rr.logs("payment.status_mismatch"), timeout=10)[0]
+    assert event.attributes["provider_status"] != event.attributes["internal_status"]
     audit = r.wait_for(lambda rr: rr.logs("audit.payment.status_mismatch"), timeout=10)[0]
     assert audit.attributes["audit.outcome"] == "failure"
     assert audit.attributes["audit.target"].startswith("payment:")
