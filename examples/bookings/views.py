@@ -201,22 +201,21 @@ def payment_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": "bad signature"}, status=400)
     data = _body(request)
     provider_status = str(data.get("status", ""))
-    with transaction.atomic():
-        payment = (
-            Payment.objects.select_for_update().filter(charge_id=data.get("charge_id")).first()
-        )
-        if payment is None:
-            WEBHOOKS.add(1, result="unknown")
-            log.warning("payment.webhook_unknown_charge", provider_status=provider_status)
-            return JsonResponse({"error": "unknown charge"}, status=404)
-        internal_status = payment.status
-        if internal_status == provider_status:
-            WEBHOOKS.add(1, result="match")
-            return JsonResponse({"result": "match"})
-        # The provider and our record disagree: a charged learner without a confirmed
-        # lesson, or a confirmed lesson that was never paid. A person must look at it.
-        payment.status = "needs_review"
-        payment.save(update_fields=["status", "updated_at"])
+    payment = Payment.objects.filter(charge_id=data.get("charge_id")).first()
+    if payment is None:
+        WEBHOOKS.add(1, result="unknown")
+        log.warning("payment.webhook_unknown_charge", provider_status=provider_status)
+        return JsonResponse({"error": "unknown charge"}, status=404)
+    internal_status = payment.status
+    if internal_status == provider_status:
+        WEBHOOKS.add(1, result="match")
+        return JsonResponse({"result": "match"})
+    # The provider and our record disagree: a charged learner without a confirmed lesson,
+    # or a confirmed lesson that was never paid. A person must look at it. One conditional
+    # UPDATE, not a read-then-write transaction (which SQLite may refuse as locked).
+    Payment.objects.filter(id=payment.id, status=internal_status).update(
+        status="needs_review", updated_at=timezone.now()
+    )
     WEBHOOKS.add(1, result="mismatch")
     # A business event: counted in watchkit.events{event.name="payment.status_mismatch"},
     # which the PaymentStatusMismatch alert watches, and a log record with the details.
