@@ -101,6 +101,7 @@ def test_example_runs_and_its_telemetry_arrives(
     assert (PAYMENT_ROUTE, 402) in durations  # declined
     assert {(PAYMENT_ROUTE, 502), (PAYMENT_ROUTE, 504)} <= durations  # provider error, timeout
     assert ("/login", 429) in durations  # the guessing address, blocked
+    assert not [d for d in durations if d[1] == 500], durations  # 5xx only from the provider
     assert not [
         p
         for p in r.metrics("http.server.request.duration")
