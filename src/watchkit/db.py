@@ -50,6 +50,12 @@ _E = TypeVar("_E")
 _P = ParamSpec("_P")
 
 
+def _options(arguments: dict[str, Any]) -> QueryOptions:
+    """The query options among a public function's ``locals()`` (its keyword arguments),
+    checked: the functions below share them and fail alike on a bad threshold."""
+    return QueryOptions(**{name: arguments[name] for name in QueryOptions._fields}).checked()
+
+
 def instrument_connection(
     connection: _C,
     *,
@@ -92,15 +98,7 @@ def instrument_connection(
         >>> isinstance(conn, sqlite3.Connection)
         True
     """
-    options = QueryOptions(
-        system,
-        namespace,
-        server_address,
-        server_port,
-        slow_query_threshold,
-        n_plus_one_count,
-        n_plus_one_duration,
-    ).checked()
+    options = _options(locals())
     return wrap(connection, target_for(connection, options))
 
 
@@ -159,15 +157,7 @@ def instrument_sqlalchemy(
         ...     conn.execute(sqlalchemy.text("SELECT 1")).scalar()
         1
     """
-    options = QueryOptions(
-        system,
-        namespace,
-        server_address,
-        server_port,
-        slow_query_threshold,
-        n_plus_one_count,
-        n_plus_one_duration,
-    ).checked()
+    options = _options(locals())
     try:
         from watchkit.integrations.sqlalchemy import instrument_engine
     except ImportError as error:  # pragma: no cover - the dev extra has SQLAlchemy
@@ -212,15 +202,7 @@ def instrument_psycopg_pool(
         >>> instrument_psycopg_pool(pool) is pool
         True
     """
-    options = QueryOptions(
-        system,
-        namespace,
-        server_address,
-        server_port,
-        slow_query_threshold,
-        n_plus_one_count,
-        n_plus_one_duration,
-    ).checked()
+    options = _options(locals())
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"name must be a non-empty string or None, got {name!r}")
     try:
