@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -51,6 +52,7 @@ __all__ = [
     "begin_call",
     "configure_hosts",
     "current_hosts",
+    "restore",
     "send",
     "send_async",
 ]
@@ -294,3 +296,10 @@ async def send_async(
         raise
     call.finish(response.status_code)
     return response
+
+
+def restore(owner: Any, name: str) -> None:
+    """Undo ``wrapt.wrap_function_wrapper(owner, name, ...)`` if its wrapper is still there."""
+    wrapper = owner.__dict__.get(name)
+    if isinstance(wrapper, wrapt.FunctionWrapper):
+        setattr(owner, name, wrapper.__wrapped__)

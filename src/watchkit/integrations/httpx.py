@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import wrapt
 
-from watchkit._outgoing import send, send_async
+from watchkit._outgoing import restore, send, send_async
 
 __all__ = ["install", "uninstall"]
 
@@ -47,10 +47,6 @@ def uninstall() -> None:
     global _installed
     if not _installed:
         return
-    wrapper = httpx.Client.__dict__["send"]
-    if isinstance(wrapper, wrapt.FunctionWrapper):
-        httpx.Client.send = wrapper.__wrapped__  # type: ignore[method-assign]
-    wrapper = httpx.AsyncClient.__dict__["send"]
-    if isinstance(wrapper, wrapt.FunctionWrapper):
-        httpx.AsyncClient.send = wrapper.__wrapped__  # type: ignore[method-assign]
+    restore(httpx.Client, "send")
+    restore(httpx.AsyncClient, "send")
     _installed = False

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import requests
 import wrapt
 
-from watchkit._outgoing import send
+from watchkit._outgoing import restore, send
 
 __all__ = ["install", "uninstall"]
 
@@ -36,7 +36,5 @@ def uninstall() -> None:
     global _installed
     if not _installed:
         return
-    wrapper = requests.Session.__dict__["send"]
-    if isinstance(wrapper, wrapt.FunctionWrapper):
-        requests.Session.send = wrapper.__wrapped__  # type: ignore[method-assign]
+    restore(requests.Session, "send")
     _installed = False
