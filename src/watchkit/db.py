@@ -112,7 +112,17 @@ def wrap_connect(connect: Callable[_P, _C], **options: Any) -> Callable[_P, _C]:
         >>> connect = wrap_connect(sqlite3.connect, namespace="orders")
         >>> connect(":memory:").execute("SELECT 2").fetchone()
         (2,)
+
+    Raises:
+        TypeError: an option :func:`instrument_connection` does not take.
+        ValueError: a threshold is out of range.
     """
+    unknown = sorted(set(options) - set(QueryOptions._fields))
+    if unknown:
+        raise TypeError(
+            f"wrap_connect: unknown option(s) {', '.join(unknown)}; "
+            f"use {', '.join(QueryOptions._fields)}"
+        )
     checked = QueryOptions(**options).checked()
 
     @functools.wraps(connect)
