@@ -65,8 +65,13 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	@$(call RUN_PYTEST,$(BIN)/python,)
 
+# Every suite, in full. The results go to docs/performance/results.json (a module run alone
+# with BENCH=name replaces only its own rows; a failed module keeps its old ones) and the
+# charts of docs/performance.md are drawn again from them. Commit both: tests/test_docs.py
+# fails while the charts are stale.
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m benchmarks.run $(BENCH)
+	rc=0; $(BIN)/python -m benchmarks.run --json docs/performance/results.json $(BENCH) || rc=$$?; \
+	$(BIN)/python docs/_gen/benchcharts.py && exit $$rc
 
 # The test suite on every supported Python this machine has (CI runs it after
 # `make test`). The version `make test` already ran in .venv is not run twice; a

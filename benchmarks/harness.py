@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -63,6 +64,37 @@ class Result:
                 )
         lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
+
+    def records(self) -> list[dict[str, object]]:
+        """One machine-readable record per row (``benchmarks.run --json`` writes them).
+
+        ``ratio`` is to the first row, as in the table; ``budgets`` lists the
+        budgets whose ``case`` is this row, with the measured ratio and the limit.
+        """
+        first = next(iter(self.medians.values()), 1.0) or 1.0
+        rows = []
+        for name, value in self.medians.items():
+            budgets = [
+                {
+                    "reference": budget.reference,
+                    "overhead_of": budget.overhead_of,
+                    "limit": budget.max_ratio,
+                    "ratio": ratio if math.isfinite(ratio) else None,
+                    "met": ok,
+                }
+                for budget, ratio, ok in self.budgets
+                if budget.case == name
+            ]
+            rows.append(
+                {
+                    "suite": self.suite,
+                    "case": name,
+                    "median_s": value,
+                    "ratio": value / first,
+                    "budgets": budgets,
+                }
+            )
+        return rows
 
 
 def _fmt(seconds: float) -> str:

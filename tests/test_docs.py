@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from xml.etree import ElementTree
 
 import pytest
 
@@ -48,10 +52,10 @@ API_PAGES = DOCS / "reference" / "api"
 _DIRECTIVE = re.compile(r"^::: ([\w.]+)\s*$", re.M)
 
 
-def test_metric_catalogue_matches_the_instruments() -> None:
-    """docs/reference/metrics.md is what docs/_gen/catalogue.py generates now (`make catalogue`)."""
+def _generator_check(script: str) -> None:
+    """Run a docs/_gen generator with ``--check``: it exits 1 when its committed output is stale."""
     result = subprocess.run(
-        [sys.executable, str(DOCS / "_gen" / "catalogue.py"), "--check"],
+        [sys.executable, str(DOCS / "_gen" / script), "--check"],
         cwd=ROOT,
         env=clean_environ(),
         capture_output=True,
@@ -60,6 +64,11 @@ def test_metric_catalogue_matches_the_instruments() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr or result.stdout
+
+
+def test_metric_catalogue_matches_the_instruments() -> None:
+    """docs/reference/metrics.md is what docs/_gen/catalogue.py generates now (`make catalogue`)."""
+    _generator_check("catalogue.py")
 
 
 def test_metric_catalogue_lists_the_core_metrics() -> None:
@@ -128,3 +137,107 @@ def test_metric_catalogue_rejects_a_docstring_that_contradicts_the_instrument(
     assert result.returncode == 1
     assert "semconv.DB_CLIENT_CONNECTION_TIMEOUTS says 'histogram' with unit 'ms'" in result.stderr
     assert "the instrument is a counter with unit '{timeout}'" in result.stderr
+
+
+PERFORMANCE = DOCS / "performance"
+_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
+
+
+def _benchcharts(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchcharts", DOCS / "_gen" / "benchcharts.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "benchcharts", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_performance_charts_match_the_committed_results() -> None:
+    """Every chart and the chart section of performance.md are what results.json gives now."""
+    _generator_check("benchcharts.py")
+
+
+def test_every_chart_the_performance_page_shows_exists_and_is_svg() -> None:
+    """Each image performance.md embeds is a committed, well-formed SVG with a title."""
+    page = (DOCS / "performance.md").read_text(encoding="utf-8")
+    images = _IMAGE.findall(page)
+    assert "performance/budgets.svg" in images
+    suites = {
+        row["suite"] for row in json.loads((PERFORMANCE / "results.json").read_text())["rows"]
+    }
+    assert len(images) == len(suites) + 1
+    for image in images:
+        path = DOCS / image
+        assert path.is_file(), f"performance.md shows {image}, which does not exist"
+        root = ElementTree.parse(path).getroot()
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", image
+        assert root.find("{http://www.w3.org/2000/svg}title") is not None, image
+
+
+def test_performance_charts_draw_budgets_and_find_stale_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missed budget is drawn red, a met one green; --check names a stale or orphan chart."""
+    charts = _benchcharts(monkeypatch)
+    row = {
+        "module": "demo",
+        "suite": "Demo suite",
+        "python": "3.11.7",
+        "date": "2026-01-02",
+        "quick": False,
+    }
+    rows = [
+        {**row, "case": "bare", "median_s": 2e-6, "ratio": 1.0, "budgets": []},
+        {
+            **row,
+            "case": "fast",
+            "median_s": 3e-6,
+            "ratio": 1.5,
+            "budgets": [
+                {"reference": "bare", "overhead_of": None, "limit": 2.0, "ratio": 1.5, "met": True}
+            ],
+        },
+        {
+            **row,
+            "case": "slow",
+            "median_s": 9e-6,
+            "ratio": 4.5,
+            "budgets": [
+                {"reference": "bare", "overhead_of": None, "limit": 2.0, "ratio": 4.5, "met": False}
+            ],
+        },
+    ]
+    document = {
+        "run": {"python": "3.11.7", "machine": "x86_64", "cpus": 2, "load_average": 0.1},
+        "rows": rows,
+    }
+    (tmp_path / "results.json").write_text(json.dumps(document), encoding="utf-8")
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Performance\n\n{charts.BEGIN}\n{charts.END}\n\n## Tables\n", "utf-8")
+    monkeypatch.setattr(charts, "CHARTS", tmp_path)
+    monkeypatch.setattr(charts, "RESULTS", tmp_path / "results.json")
+    monkeypatch.setattr(charts, "PAGE", page)
+    monkeypatch.setattr(charts, "ROOT", tmp_path)
+    assert charts.main(["--check"]) == 1
+    assert charts.main([]) == 0
+    assert charts.main(["--check"]) == 0
+    suite = (tmp_path / "demo-suite.svg").read_text(encoding="utf-8")
+    assert "3.00 µs (1.50x)" in suite
+    assert "1.50x (limit 2.00x, met)" in suite
+    assert "4.50x (limit 2.00x, missed)" in suite
+    assert suite.count('height="12" fill="#d62728"') == 1  # the missed budget's bar
+    assert suite.count('height="12" fill="#2ca02c"') == 1  # the met one
+    overview = (tmp_path / "budgets.svg").read_text(encoding="utf-8")
+    assert "225 % (4.50x (limit 2.00x, missed))" in overview
+    text = page.read_text(encoding="utf-8")
+    assert "a full run on 2026-01-02 (Python 3.11.7) on x86_64 with 2 CPUs" in text
+    assert "(load average 0.1 when the last run started)" in text
+    assert "![Demo suite](performance/demo-suite.svg)" in text
+    assert text.endswith("## Tables\n")
+
+    (tmp_path / "old-suite.svg").write_text("<svg/>", encoding="utf-8")
+    (tmp_path / "demo-suite.svg").write_text(suite.replace("4.50x", "1.00x"), encoding="utf-8")
+    assert charts.main(["--check"]) == 1
+    assert charts.main([]) == 0
+    assert not (tmp_path / "old-suite.svg").exists()
+    assert (tmp_path / "demo-suite.svg").read_text(encoding="utf-8") == suite

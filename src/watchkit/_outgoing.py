@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -48,7 +49,16 @@ from watchkit._internal.semconv import (
 from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 
-__all__ = ["HostMap", "Route", "begin_call", "configure_hosts", "current_hosts"]
+__all__ = [
+    "HostMap",
+    "Route",
+    "begin_call",
+    "configure_hosts",
+    "current_hosts",
+    "restore",
+    "send",
+    "send_async",
+]
 
 OTHER: Final = "_OTHER"
 _MAX_CACHED_HOSTS: Final = 4096
@@ -291,3 +301,59 @@ def begin_call(method: str, host: str, port: int | None, headers: Any) -> Call |
     except Exception:
         report("outgoing HTTP call start")
         return None
+
+
+def send(
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    method: str,
+    host: str,
+    port: int | None,
+    headers: Any,
+) -> Any:
+    """``wrapped(*args, **kwargs)``, a client's send, recorded as one call.
+
+    The client adapters read method, host, port and headers from their own
+    request type and hand the rest to this one path; the response needs a
+    ``status_code`` (httpx and requests both have one).
+    """
+    call = begin_call(method, host, port, headers)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish(None, error)
+        raise
+    call.finish(response.status_code)
+    return response
+
+
+async def send_async(
+    wrapped: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    method: str,
+    host: str,
+    port: int | None,
+    headers: Any,
+) -> Any:
+    """:func:`send` for an async client."""
+    call = begin_call(method, host, port, headers)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        response = await wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish(None, error)
+        raise
+    call.finish(response.status_code)
+    return response
+
+
+def restore(owner: Any, name: str) -> None:
+    """Undo ``wrapt.wrap_function_wrapper(owner, name, ...)`` if its wrapper is still there."""
+    wrapper = owner.__dict__.get(name)
+    if isinstance(wrapper, wrapt.FunctionWrapper):
+        setattr(owner, name, wrapper.__wrapped__)

@@ -43,6 +43,7 @@ from opentelemetry.util.types import AttributeValue
 
 from watchkit._internal import semconv
 from watchkit._internal.guard import internal_logger, report
+from watchkit._internal.scopes import SyncScope
 from watchkit._internal.wrapping import instrument, unwrap_descriptor
 from watchkit._metrics import Counter, Histogram, ObservableGauge, attributes_key, record
 from watchkit._tracing import TRACER, error_type, record_error
@@ -331,7 +332,7 @@ class _SendHooks:
             report("queue send end")
 
 
-class SendScope:
+class SendScope(SyncScope["SendScope"]):
     """One message sent; see :func:`send`."""
 
     __module__ = "watchkit.queue"
@@ -361,17 +362,6 @@ class SendScope:
         run, self._run = self._run, None
         if run is not None:
             self._hooks.end(run, error)
-
-    async def __aenter__(self) -> SendScope:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(kind, error, tb)
 
 
 def send(
@@ -614,7 +604,7 @@ class _ProcessHooks:
             report("queue process end")
 
 
-class ProcessScope:
+class ProcessScope(SyncScope["ProcessScope"]):
     """Processing one message; see :func:`process`.
 
     Call :meth:`retry` or :meth:`dead_letter` to record what became of a
@@ -672,17 +662,6 @@ class ProcessScope:
                 _CURRENT.set(None)
         if run is not None:
             self._hooks.end(run, error)
-
-    async def __aenter__(self) -> ProcessScope:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(kind, error, tb)
 
 
 def current() -> ProcessScope | None:

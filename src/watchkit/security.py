@@ -491,7 +491,10 @@ class ActiveUsers:
         if _is_redis(store):
             module = _redis_module()
             self._redis = module.RedisActiveUsersStore(
-                module.client_from(store, timeout), self._errors, feature=feature
+                module.client_from(store, timeout),
+                self._errors,
+                feature=feature,
+                report_lease=report_lease,
             )
         else:
             self._memory = active.MemoryDistinct(f"active_users({feature!r})", max_users)
@@ -577,7 +580,7 @@ class ActiveUsers:
             ]
         else:
             try:
-                reported = self._redis.collect(names, self.report_lease)
+                reported = self._redis.collect(names)
             except StoreUnavailable as error:
                 self._errors.failed("active_users.collect", error.error_type, "no value reported")
                 return []

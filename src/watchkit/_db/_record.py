@@ -71,6 +71,7 @@ from watchkit.logs import get_logger
 
 __all__ = [
     "Operation",
+    "QueryOptions",
     "Target",
     "begin",
     "check_thresholds",
@@ -163,6 +164,47 @@ def namespace_of(system: str, name: str | None) -> str | None:
     if name.startswith("file:"):  # a SQLite URI filename: the path, without its query
         name = name[len("file:") :].split("?", 1)[0].split("#", 1)[0]
     return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or None
+
+
+class QueryOptions(NamedTuple):
+    """What the user gave about a connection's queries (the public functions' keywords).
+
+    ``system``, ``namespace``, ``server_address`` and ``server_port`` win over
+    what the driver or the engine's URL says; :meth:`target` combines them.
+    """
+
+    system: str | None = None
+    namespace: str | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+    slow_query_threshold: float = 0.1
+    n_plus_one_count: int = 5
+    n_plus_one_duration: float = 0.05
+
+    def checked(self) -> QueryOptions:
+        """These options, once their thresholds are known to be in range (else ValueError)."""
+        check_thresholds(self.slow_query_threshold, self.n_plus_one_count, self.n_plus_one_duration)
+        return self
+
+    def target(
+        self,
+        system: str,
+        namespace: str | None,
+        server: str | None,
+        port: int | None,
+        suppress_contrib: bool,
+    ) -> Target:
+        """A :class:`Target` with these thresholds and the values found (explicit ones applied)."""
+        return Target(
+            self.system or system,
+            namespace=namespace,
+            server=server,
+            port=port,
+            slow_query_threshold=self.slow_query_threshold,
+            n_plus_one_count=self.n_plus_one_count,
+            n_plus_one_duration=self.n_plus_one_duration,
+            suppress_contrib=suppress_contrib,
+        )
 
 
 class Target:

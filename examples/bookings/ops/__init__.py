@@ -1,0 +1,1 @@
+"""The bookings service's operations files, generated from ``ops.yaml``."""
