@@ -135,6 +135,25 @@ def _attributes(
     return found
 
 
+_zeroed: set[tuple[str, str, str | None]] = set()
+
+
+def _start_at_zero(system: str, destination: str, job: str | None) -> None:
+    # The failure ratio and the queue SLO read increase()/rate() of the failure
+    # series, which misses its first sample: from a job's first outcome on,
+    # its success and failure series exist at 0, so its first failure counts.
+    found = (system, destination, job)
+    if found in _zeroed or len(_zeroed) >= _SERIES_CACHE_LIMIT:
+        return
+    _zeroed.add(found)
+    _JOBS.start_at_zero(
+        *(
+            _attributes(system, destination, job=job, outcome=outcome)[0]
+            for outcome in (semconv.JOB_OUTCOME_SUCCESS, semconv.JOB_OUTCOME_FAILURE)
+        )
+    )
+
+
 # Recording, shared by the helpers below and the Celery integration ----------------
 def record_sent(system: str, destination: str, error: str | None = None) -> None:
     """One ``messaging.client.sent.messages`` (``error``: the failed send's ``error.type``)."""
@@ -166,6 +185,7 @@ def record_job(
 ) -> None:
     """One finished delivery: ``watchkit.queue.jobs`` and (if it ran) its process duration."""
     try:
+        _start_at_zero(system, destination, job)
         attributes, key = _attributes(system, destination, job=job, outcome=outcome)
         record(_JOBS, 1, attributes, key)
         if duration is not None:

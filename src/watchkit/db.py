@@ -33,7 +33,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from watchkit._db._dbapi import target_for, wrap
+from watchkit._db._dbapi import connect_namespace, target_for, wrap
 from watchkit._db._record import QueryOptions
 from watchkit._db._sql import sanitise
 
@@ -105,7 +105,8 @@ def instrument_connection(
 def wrap_connect(connect: Callable[_P, _C], **options: Any) -> Callable[_P, _C]:
     """``connect`` whose connections are instrumented.
 
-    ``options`` are those of :func:`instrument_connection`.
+    ``options`` are those of :func:`instrument_connection`. For sqlite3,
+    ``namespace`` defaults to the database file's base name (``orders.db``).
 
     Example:
         >>> import sqlite3
@@ -128,6 +129,12 @@ def wrap_connect(connect: Callable[_P, _C], **options: Any) -> Callable[_P, _C]:
     @functools.wraps(connect)
     def instrumented(*args: _P.args, **kwargs: _P.kwargs) -> _C:
         connection = connect(*args, **kwargs)
+        if checked.namespace is None:
+            namespace = connect_namespace(connection, args, kwargs)
+            if namespace is not None:
+                return wrap(
+                    connection, target_for(connection, checked._replace(namespace=namespace))
+                )
         return wrap(connection, target_for(connection, checked))
 
     return instrumented

@@ -226,6 +226,12 @@ class LoginMonitor:
             self._errors = StoreErrors(f"the store of LoginMonitor {name!r}")
             self._store = MemoryLoginStore(self.window, max_failures, max_keys, clock)
             track_memory_store(self._store, f"LoginMonitor {name!r}")
+        # increase() over a series whose first sample is 1 is 0: without the
+        # zeros, the generated BruteForceSuspected rule misses the first alert.
+        _ATTEMPTS.start_at_zero(*(attributes for attributes, _ in _OUTCOMES.values()))
+        _ALERTS.start_at_zero(
+            _BRUTE_FORCE, *(() if self.new_device_period is None else (_UNFAMILIAR,))
+        )
         self._when_down = (
             "is_blocked() answers True (fail_closed)"
             if self.fail_closed

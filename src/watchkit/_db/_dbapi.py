@@ -18,6 +18,7 @@ connection object by duck typing (psycopg's ``conn.info``), or from the caller.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, TypeVar
 
 import wrapt
@@ -66,6 +67,21 @@ def contrib_instrumented(connection: Any) -> bool:
     return bool(
         factory is not None and (getattr(factory, "__module__", "") or "").startswith(_CONTRIB)
     )
+
+
+def connect_namespace(connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The database a ``connect(...)`` call named, for drivers whose connection forgets it.
+
+    sqlite3 connections keep no file name; ``wrap_connect`` reads it from the
+    arguments (``Target`` then keeps only its base name).
+    """
+    if _SYSTEMS.get(_driver_module(connection)) != "sqlite":
+        return None
+    database = args[0] if args else kwargs.get("database")
+    if isinstance(database, (str, bytes, os.PathLike)):
+        name = os.fsdecode(database)
+        return None if name == ":memory:" else name
+    return None
 
 
 def target_for(connection: Any, options: QueryOptions) -> Target:

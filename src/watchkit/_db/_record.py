@@ -75,10 +75,12 @@ __all__ = [
     "Target",
     "begin",
     "check_thresholds",
+    "namespace_of",
     "suppressing_context",
 ]
 
 SLOW_LOG_LIMIT: Final = 10
+_SQLITE: Final = "sqlite"
 SLOW_LOG_WINDOW: Final = 60.0
 _MAX_SHAPES_PER_SPAN: Final = 256
 # Frames of these modules are the database machinery, not the caller to blame.
@@ -136,6 +138,32 @@ def check_thresholds(
         or (n_plus_one_count < 2)
     ):
         raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
+
+
+def namespace_of(system: str, name: str | None) -> str | None:
+    """``db.namespace`` for a database ``name``: a SQLite file's base name, extension kept.
+
+    The semantic conventions define ``db.namespace`` as the database's name
+    within its server; a SQLite file has no server, and its path says where
+    the disk is (a machine path, one series per directory), not which
+    database: ``/srv/app/data/orders.db``, ``file:orders.db?mode=ro`` and
+    ``orders.db`` are all ``orders.db``. The extension stays, so ``orders.db``
+    and ``orders.sqlite3`` remain two databases. Every path (DB-API,
+    SQLAlchemy, Django) passes through here, so they agree.
+
+    Example:
+        >>> namespace_of("sqlite", "/srv/app/data/orders.db")
+        'orders.db'
+        >>> namespace_of("postgresql", "orders")
+        'orders'
+    """
+    if not name:
+        return None
+    if system != _SQLITE:
+        return name
+    if name.startswith("file:"):  # a SQLite URI filename: the path, without its query
+        name = name[len("file:") :].split("?", 1)[0].split("#", 1)[0]
+    return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or None
 
 
 class QueryOptions(NamedTuple):
@@ -208,6 +236,7 @@ class Target:
         n_plus_one_duration: float = 0.05,
         suppress_contrib: bool = False,
     ) -> None:
+        namespace = namespace_of(system, namespace)
         self.system = system
         self.namespace = namespace
         self.server = server
