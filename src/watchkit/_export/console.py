@@ -229,7 +229,8 @@ class ConsoleMetricExporter(MetricExporter):
     The application's metrics come first, then watchkit's own (HTTP, database,
     cache, flow, runtime), each in the order the SDK reports them, so a
     developer sees the business metrics however many series watchkit records;
-    past ``max_series`` one line says how many more there are.
+    past ``max_series`` one line says how many more there are. Counters still
+    at 0 are left out (see ``Counter.start_at_zero``).
     """
 
     def __init__(self, stream: IO[str] | None = None, max_series: int = MAX_SERIES) -> None:
@@ -248,7 +249,15 @@ class ConsoleMetricExporter(MetricExporter):
                 for metric in sm.metrics:
                     ours = metric.name in own or metric.name.startswith(RESERVED_METRIC_PREFIX)
                     found = watchkit if ours else application
-                    found.extend((metric, point) for point in metric.data.data_points)
+                    # A counter still at 0 (started at zero for Prometheus' increase())
+                    # says nothing in a summary of totals; gauges and up-down counts
+                    # at 0 do (nothing in flight), so only monotonic sums are skipped.
+                    skip_zero = isinstance(metric.data, Sum) and metric.data.is_monotonic
+                    found.extend(
+                        (metric, point)
+                        for point in metric.data.data_points
+                        if not (skip_zero and getattr(point, "value", None) == 0)
+                    )
         series = [*application, *watchkit]
         if not series:
             return MetricExportResult.SUCCESS
