@@ -1,0 +1,44 @@
+"""watchkit's own calls (health probes, synthetic steps) are not application traffic.
+
+A health check of the payment provider, or a synthetic journey's request, goes
+through the same httpx/requests/database clients the application uses. Recorded
+as such they would land in ``http.client.request.duration{service.peer.name=...}``
+and in the dependency's SLO, counted as if users had caused them. Running them
+with OpenTelemetry's suppress-instrumentation flag set keeps watchkit's hooks
+and the contrib instrumentations out; watchkit records them its own way
+(``watchkit.health.check.*``, ``watchkit.synthetic.*``).
+
+The keys are the ones ``opentelemetry.instrumentation.utils.suppress_instrumentation``
+sets; that package is optional here, so they are set directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+from opentelemetry import context as otel_context
+
+__all__ = ["PLAIN_KEY", "is_suppressed", "own_calls"]
+
+PLAIN_KEY: Final = "suppress_instrumentation"
+"""The older string key some instrumentations still read."""
+_KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+
+
+def is_suppressed() -> bool:
+    """Whether instrumentation is suppressed in the current context (either key)."""
+    return bool(otel_context.get_value(_KEY) or otel_context.get_value(PLAIN_KEY))
+
+
+@contextmanager
+def own_calls() -> Iterator[None]:
+    """Run the block with instrumentation suppressed (in this thread or task only)."""
+    ctx = otel_context.set_value(_KEY, True)
+    ctx = otel_context.set_value(PLAIN_KEY, True, ctx)
+    token = otel_context.attach(ctx)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
