@@ -142,17 +142,19 @@ def test_http_check_expects_2xx(registry):
 
 def test_disk_thresholds(registry, tmp_path, monkeypatch):
     """Used percent of the file system: pass below warn, warn, then fail."""
-    import shutil
+    from watchkit._internal.filesystem import FilesystemUsage
+    from watchkit.health import _builtins
 
     usage = {"used": 50}
 
     def fake_usage(path):
-        total = 1000
-        return shutil._ntuple_diskusage(total, usage["used"] * 10, total - usage["used"] * 10)  # type: ignore[attr-defined]
+        return FilesystemUsage(
+            used=usage["used"] * 10, available=1000 - usage["used"] * 10, reserved=500
+        )
 
     check = health.disk(tmp_path, warn=80, fail=90)
     assert check().status == "pass"  # the real file system, whatever its use, below 90 % here
-    monkeypatch.setattr(shutil, "disk_usage", fake_usage)
+    monkeypatch.setattr(_builtins, "filesystem_usage", fake_usage)
     for used, status in ((50, "pass"), (85, "warn"), (95, "fail")):
         usage["used"] = used
         observation = check()
