@@ -305,3 +305,30 @@ def test_async_producer_and_async_with(telemetry: TelemetryCapture) -> None:
     processes = telemetry.spans("process push")
     assert len(sends) == len(processes) == 2
     assert [p.parent.span_id for p in processes] == [s.context.span_id for s in sends]  # type: ignore[union-attr]
+
+
+def test_depth_failure_warns_once_a_minute_with_type_and_message_traceback_at_debug(
+    telemetry: TelemetryCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis gone: one short warning a minute (type and message); the traceback only at debug."""
+    from tests.helpers import free_port
+    from watchkit._queue import _DEPTHS
+
+    source = watchkit.queue.redis_depth(f"redis://127.0.0.1:{free_port()}/0", ["q"], collect=True)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="watchkit"):
+            telemetry.metric_points("watchkit.queue.depth")
+            telemetry.metric_points("watchkit.queue.depth")
+            # A minute later the outage is still there: one more warning.
+            _DEPTHS.warned[source.name] -= 61.0
+            telemetry.metric_points("watchkit.queue.depth")
+    finally:
+        source.remove()
+    ours = [r for r in caplog.records if "depth of queue" in r.getMessage()]
+    warnings = [r for r in ours if r.levelno == logging.WARNING]
+    debugs = [r for r in ours if r.levelno == logging.DEBUG]
+    assert len(warnings) == 2
+    assert all(r.exc_info is None for r in warnings)
+    assert "ConnectionError" in warnings[0].getMessage()
+    assert "refused" in warnings[0].getMessage().lower() or "connect" in warnings[0].getMessage()
+    assert debugs and all(r.exc_info is not None for r in debugs)
