@@ -73,6 +73,24 @@ def test_sql_check_on_sqlite_factory_and_sqlalchemy_engine(registry, tmp_path):
         health.sql("sqlite:///x")
 
 
+def test_sql_probe_is_not_recorded_as_database_traffic(registry, tmp_path, telemetry):
+    """health.sql on an instrumented engine and connect function: no span, no duration point."""
+    import watchkit.db
+
+    path = tmp_path / "app.db"
+    engine = watchkit.db.instrument_sqlalchemy(sqlalchemy.create_engine(f"sqlite:///{path}"))
+    connect = watchkit.db.wrap_connect(functools.partial(sqlite3.connect, path))
+    registry.add("engine", health.sql(engine))
+    registry.add("sqlite", health.sql(connect))
+    assert registry.run_sync("readyz").status == "pass"
+    assert telemetry.metric_points("db.client.operation.duration") == []
+    assert [s.name for s in telemetry.spans() if s.kind.name == "CLIENT"] == []
+    with engine.connect() as connection:  # the application's own query is still recorded
+        connection.exec_driver_sql("SELECT 1").scalar()
+    assert len(telemetry.metric_points("db.client.operation.duration")) == 1
+    engine.dispose()
+
+
 def test_redis_ping_sync(registry, redis_server):  # noqa: F811
     """PING on a real redis-server with the sync client."""
     client = redis_py.Redis(port=redis_server.port, socket_timeout=0.5)

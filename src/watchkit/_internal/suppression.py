@@ -20,10 +20,14 @@ from typing import Final
 
 from opentelemetry import context as otel_context
 
-__all__ = ["PLAIN_KEY", "is_suppressed", "own_calls"]
+__all__ = ["OWN_CALL_KEY", "PLAIN_KEY", "is_own_call", "is_suppressed", "own_calls"]
 
 PLAIN_KEY: Final = "suppress_instrumentation"
 """The older string key some instrumentations still read."""
+OWN_CALL_KEY: Final = otel_context.create_key("watchkit-own-call")
+"""Set only by :func:`own_calls`. watchkit's database recording reads this one
+rather than the OpenTelemetry flag, which it sets itself around its own
+operations to silence the contrib instrumentations."""
 _KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
@@ -32,11 +36,17 @@ def is_suppressed() -> bool:
     return bool(otel_context.get_value(_KEY) or otel_context.get_value(PLAIN_KEY))
 
 
+def is_own_call() -> bool:
+    """Whether the current context is one of watchkit's own calls (a probe, a synthetic step)."""
+    return bool(otel_context.get_value(OWN_CALL_KEY))
+
+
 @contextmanager
 def own_calls() -> Iterator[None]:
     """Run the block with instrumentation suppressed (in this thread or task only)."""
     ctx = otel_context.set_value(_KEY, True)
     ctx = otel_context.set_value(PLAIN_KEY, True, ctx)
+    ctx = otel_context.set_value(OWN_CALL_KEY, True, ctx)
     token = otel_context.attach(ctx)
     try:
         yield
