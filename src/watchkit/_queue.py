@@ -44,6 +44,7 @@ from opentelemetry.util.types import AttributeValue
 from watchkit._internal import semconv
 from watchkit._internal.errors import exception_type, safe_str
 from watchkit._internal.guard import internal_logger, report
+from watchkit._internal.suppression import own_calls
 from watchkit._internal.wrapping import instrument, unwrap_descriptor
 from watchkit._metrics import Counter, Histogram, ObservableGauge, attributes_key, record
 from watchkit._tracing import TRACER, error_type, record_error
@@ -864,7 +865,10 @@ class _Depths:
         readings: list[tuple[float, Mapping[str, AttributeValue]]] = []
         for source in list(self.sources):
             try:
-                readings.extend(source.read())
+                # A depth read (LLEN, SELECT count(*)) is watchkit's own call, made
+                # at every collection: not the application's database or Redis traffic.
+                with own_calls():
+                    readings.extend(source.read())
             except Exception as error:
                 # One broken source (an unreachable Redis) must not hide the others.
                 self._warn(source.name, error)

@@ -332,3 +332,36 @@ def test_depth_failure_warns_once_a_minute_with_type_and_message_traceback_at_de
     assert "ConnectionError" in warnings[0].getMessage()
     assert "refused" in warnings[0].getMessage().lower() or "connect" in warnings[0].getMessage()
     assert debugs and all(r.exc_info is not None for r in debugs)
+
+
+def test_depth_read_through_an_instrumented_database_is_not_database_traffic(
+    telemetry: TelemetryCapture, tmp_path
+) -> None:
+    """A depth callback counting rows: the count query is not recorded at each collection."""
+    import sqlalchemy
+
+    import watchkit.db
+
+    engine = watchkit.db.instrument_sqlalchemy(
+        sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    )
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE jobs (id INTEGER)")
+        connection.exec_driver_sql("INSERT INTO jobs VALUES (1), (2)")
+    duration = "db.client.operation.duration"
+    before = sum(p.count for p in telemetry.metric_points(duration))
+
+    def pending() -> int:
+        with engine.connect() as connection:
+            return int(connection.exec_driver_sql("SELECT count(*) FROM jobs").scalar())
+
+    source = watchkit.queue.depth("jobs", pending)
+    try:
+        for _ in range(2):
+            where = {"messaging.destination.name": "jobs"}
+            depth = telemetry.counter("watchkit.queue.depth", where)
+            assert depth == 2
+        assert sum(p.count for p in telemetry.metric_points(duration)) == before
+    finally:
+        source.remove()
+        engine.dispose()
