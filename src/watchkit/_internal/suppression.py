@@ -1,7 +1,8 @@
-"""watchkit's own calls (health probes, synthetic steps) are not application traffic.
+"""watchkit's own calls (health probes, synthetic steps, depth reads) are not application traffic.
 
-A health check of the payment provider, or a synthetic journey's request, goes
-through the same httpx/requests/database clients the application uses. Recorded
+A health check of the payment provider, a synthetic journey's request or a
+queue-depth callback goes through the same httpx/requests/database clients the
+application uses. Recorded
 as such they would land in ``http.client.request.duration{service.peer.name=...}``
 and in the dependency's SLO, counted as if users had caused them. Running them
 with OpenTelemetry's suppress-instrumentation flag set keeps watchkit's hooks
@@ -20,7 +21,7 @@ from typing import Final
 
 from opentelemetry import context as otel_context
 
-__all__ = ["OWN_CALL_KEY", "PLAIN_KEY", "is_own_call", "is_suppressed", "own_calls"]
+__all__ = ["OWN_CALL_KEY", "PLAIN_KEY", "own_calls"]
 
 PLAIN_KEY: Final = "suppress_instrumentation"
 """The older string key some instrumentations still read."""
@@ -29,16 +30,6 @@ OWN_CALL_KEY: Final = otel_context.create_key("watchkit-own-call")
 rather than the OpenTelemetry flag, which it sets itself around its own
 operations to silence the contrib instrumentations."""
 _KEY: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
-
-
-def is_suppressed() -> bool:
-    """Whether instrumentation is suppressed in the current context (either key)."""
-    return bool(otel_context.get_value(_KEY) or otel_context.get_value(PLAIN_KEY))
-
-
-def is_own_call() -> bool:
-    """Whether the current context is one of watchkit's own calls (a probe, a synthetic step)."""
-    return bool(otel_context.get_value(OWN_CALL_KEY))
 
 
 @contextmanager

@@ -193,8 +193,9 @@ class LogHandler(logging.Handler):
         }
 
     Before ``configure()`` (and after ``shutdown()``) records go through the
-    same chain without the OpenTelemetry export (see :func:`fallback`): secrets
-    are redacted and nothing is lost.
+    same chain without the OpenTelemetry export, format and level taken from
+    ``WATCHKIT_LOG_FORMAT``/``WATCHKIT_LOG_LEVEL``: secrets are redacted and
+    nothing is lost.
     """
 
     __module__ = "watchkit.logs"
