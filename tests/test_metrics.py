@@ -311,3 +311,45 @@ def test_unhashable_attribute_values_are_recorded_as_the_sdk_would(
     assert telemetry.counter("test.unhashable.values") == 3
     assert telemetry.histogram("test.unhashable.sizes").count == 1
     assert orders.series == 2 and sizes.series == 1
+
+
+def test_start_at_zero_reports_known_series_before_the_first_add() -> None:
+    """The series is exported at 0 before its first add, then at 1: increase() sees the step,
+    in every new pipeline; sets beyond the cardinality limit fall into the overflow series."""
+    failed = watchkit.counter("test.payments.failed", unit="{payment}")
+    with capture() as first:
+        failed.start_at_zero({"payment.provider": "stripe"}, {"payment.provider": "adyen"})
+        points = first.metric_points("test.payments.failed")
+        assert sorted((p.attributes["payment.provider"], p.value) for p in points) == [
+            ("adyen", 0),
+            ("stripe", 0),
+        ]
+        failed.add(1, {"payment.provider": "stripe"})
+        assert first.counter("test.payments.failed", {"payment.provider": "stripe"}) == 1
+    with capture() as second:  # a new pipeline: the zeros are recorded again, before any add
+        assert len(second.metric_points("test.payments.failed")) == 2
+        assert second.counter("test.payments.failed") == 0
+
+
+def test_start_at_zero_respects_the_cardinality_limit_and_rejects_non_mappings() -> None:
+    """Zeros are bounded by the cardinality limit, and a bad argument is a ValueError."""
+    result = run_python(
+        """
+        import json
+        import watchkit
+        from watchkit.testing import capture
+
+        watchkit.configure(exporter="none", cardinality_limit=3)
+        known = watchkit.counter("app.known")
+        with capture() as captured:
+            known.start_at_zero(*({"tier": str(i)} for i in range(5)))
+            found = captured.metric_points("app.known")
+            points = sorted(json.dumps(dict(p.attributes)) for p in found)
+        print(json.dumps(points))
+        """
+    )
+    points = json.loads(result.stdout.strip().splitlines()[-1])
+    # Sets beyond the limit are left out (they would only fill the overflow series).
+    assert points == [json.dumps({"tier": str(i)}) for i in range(3)]
+    with pytest.raises(ValueError, match="attribute set 'tier' is invalid: use a mapping"):
+        ORDERS.start_at_zero("tier")  # type: ignore[arg-type]

@@ -261,3 +261,77 @@ def test_server_access_log_line_is_redacted(clean_env) -> None:
     line = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert "abc123" not in line["event"]
     assert "q=1" in line["event"]
+
+
+def _luhn_complete(prefix: str) -> str:
+    """``prefix`` plus the check digit that makes it pass the Luhn check."""
+    for check in "0123456789":
+        total = 0
+        for index, char in enumerate(reversed(prefix + check)):
+            value = int(char) * (2 if index % 2 else 1)
+            total += value - 9 if value > 9 else value
+        if total % 10 == 0:
+            return prefix + check
+    raise AssertionError("unreachable")
+
+
+def test_random_uuids_are_never_taken_for_card_numbers() -> None:
+    """Digit runs inside UUIDs (Celery task ids in log lines) are not card numbers.
+
+    Before the fix, about 1 in 500 random uuid4 strings had a Luhn-valid run of
+    13+ digits across its dashes masked (``b2e5edac-c[REDACTED]b758db1``).
+    """
+    import uuid
+
+    redactor = Redactor()
+    for _ in range(10_000):
+        task_id = str(uuid.uuid4())
+        line = f"Task mail.send[{task_id}] succeeded in 0.01s: None"
+        assert redactor.redact(line) == line, line
+        assert redactor.redact(task_id) == task_id
+
+
+def test_digit_runs_glued_to_other_tokens_are_not_card_numbers() -> None:
+    """A run of digits inside a longer token (hex ids, decimals, dashed ids) is left alone."""
+    digits = _luhn_complete("411111111111111")
+    for text in (
+        f"c{digits}",
+        f"{digits}b758db1",
+        f"ab12-{digits}",
+        f"{digits}-ab12",
+        f"3.{digits}",
+        f"id_{digits}",
+        "b2e5edac-c1234-5678-9012-3452b758db1",
+        "4111 1111-1111 1111",  # mixed separators: not how a card is written
+    ):
+        assert redact(text) == text, text
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "4111111111111111",
+        "5500 0000 0000 0004",
+        "3782 822463 10005",  # American Express, 4-6-5
+        "378282246310005",
+        "3056 930902 5904",  # Diners Club, 4-6-4
+        "4222222222222",  # 13-digit Visa
+        "6011 0009 9013 9424",
+        "6250 9410 0652 8599 990",  # 19 digits, 4-4-4-4-3
+    ],
+)
+def test_card_numbers_in_common_formats_are_redacted(card: str) -> None:
+    """Real card numbers, written as cards are written, are still replaced."""
+    digits = card.replace(" ", "").replace("-", "")
+    assert _luhn_complete(digits[:-1]) == digits  # the examples are Luhn-valid
+    for text, expected in (
+        (card, REDACTED),
+        (f"paid with {card}.", f"paid with {REDACTED}."),
+        (f"card={card}&x=1", f"card={REDACTED}&x=1"),
+        (f"({card})", f"({REDACTED})"),
+        (f'"number": "{card}"', f'"number": "{REDACTED}"'),
+        (f"card:{card}, ok", f"card:{REDACTED}, ok"),
+    ):
+        assert redact(text) == expected, text

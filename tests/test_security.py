@@ -187,3 +187,17 @@ def test_failure_exactly_one_window_later_is_outside_the_window(telemetry) -> No
     assert not monitor.record(False, source_ip="192.0.2.1")
     clock.now += 0.001
     assert monitor.record(False, source_ip="192.0.2.1")  # 3 within 60 s
+
+
+def test_alert_series_start_at_zero_so_increase_sees_the_first_alert(telemetry) -> None:
+    """A monitor reports its alert series at 0 before any alert: the first one is a step."""
+    monitor = LoginMonitor(max_failures=1, window=60, clock=Clock())
+    points = telemetry.metric_points("watchkit.security.alerts")
+    assert sorted((dict(p.attributes)["kind"], p.value) for p in points) == [
+        ("brute_force", 0),
+        ("unfamiliar_login", 0),
+    ]
+    assert telemetry.counter("watchkit.security.login.attempts", {"outcome": "failure"}) == 0
+    monitor.record(False, source_ip="203.0.113.8")
+    monitor.record(False, source_ip="203.0.113.8")
+    assert telemetry.counter("watchkit.security.alerts", {"kind": "brute_force"}) == 1

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar
 
 from watchkit._internal.guard import report
+from watchkit._internal.scopes import SyncScope
 from watchkit._internal.semconv import (
     CACHE_DURATION_BUCKETS,
     CACHE_NAME,
@@ -80,7 +81,7 @@ def record_operation(name: str, operation: str, result: str | None, duration: fl
         report("cache operation record")
 
 
-class Lookup:
+class Lookup(SyncScope["Lookup"]):
     """One lookup in a cache; see :func:`lookup`."""
 
     __module__ = "watchkit.cache"
@@ -114,17 +115,6 @@ class Lookup:
         duration = time.perf_counter() - self._start
         result = ERROR if error is not None else (self._result or MISS)
         record_operation(self.name, self.operation, result, duration)
-
-    async def __aenter__(self) -> Lookup:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(kind, error, tb)
 
 
 def lookup(name: str, operation: str = "get") -> Lookup:

@@ -96,7 +96,11 @@ def _exporters(
             ConsoleSpanExporter,
         )
 
-        return ConsoleSpanExporter(), ConsoleMetricExporter(), ConsoleLogExporter()
+        return (
+            ConsoleSpanExporter(),
+            ConsoleMetricExporter(max_series=settings.console_max_series),
+            ConsoleLogExporter(),
+        )
     if settings.exporter == "otlp":
         from watchkit._export.otlp import (
             build_log_exporter,

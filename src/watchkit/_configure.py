@@ -130,6 +130,7 @@ def configure(
     trusted_proxies: Sequence[str] | int | None = None,
     audit_spool_dir: str | os.PathLike[str] | None = None,
     prometheus_port: int | None = None,
+    console_max_series: int | None = None,
 ) -> Telemetry:
     """Set up traces, metrics and logs for this process; call once at start-up.
 
@@ -176,6 +177,8 @@ def configure(
             (``WATCHKIT_PROMETHEUS_PORT``; 0: mount ``watchkit.prometheus_wsgi_app`` /
             ``prometheus_asgi_app`` instead). One process only: a port another
             process (a sibling pre-fork worker) holds raises ConfigError.
+        console_max_series: metric series the console summary prints, the
+            application's first (``WATCHKIT_CONSOLE_MAX_SERIES``; default 25).
 
     Returns:
         The :class:`Telemetry` handle.
@@ -218,6 +221,7 @@ def configure(
         trusted_proxies=trusted_proxies,
         audit_spool_dir=audit_spool_dir,
         prometheus_port=prometheus_port,
+        console_max_series=console_max_series,
     )
     with _lock:
         if _handle is not None:

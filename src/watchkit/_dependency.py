@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from watchkit._internal.guard import report
+from watchkit._internal.scopes import SyncScope
 from watchkit._internal.semconv import (
     ERROR_TYPE,
     SERVICE_PEER_NAME,
@@ -110,7 +111,7 @@ class _Hooks:
             run.token = otel_context.attach(trace.set_span_in_context(run.span))
 
 
-class Dependency:
+class Dependency(SyncScope["Dependency"]):
     """Calls to one external dependency; create with :func:`dependency`."""
 
     __module__ = "watchkit"
@@ -149,17 +150,6 @@ class Dependency:
         return self._enter()
 
     def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._exit(error)
-
-    async def __aenter__(self) -> Dependency:
-        return self._enter()
-
-    async def __aexit__(
         self,
         kind: type[BaseException] | None,
         error: BaseException | None,

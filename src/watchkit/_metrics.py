@@ -289,8 +289,60 @@ class Counter(_Instrument):
 
     kind = "counter"
 
+    _zeros: dict[Any, Attributes] | None = None
+    """Series reported at 0 in every pipeline (see :meth:`start_at_zero`)."""
+
     def _create(self) -> Callable[..., None]:
         return get_meter(self.scope).create_counter(self.name, self.unit, self.description).add
+
+    def start_at_zero(self, *attribute_sets: Attributes) -> None:
+        """Report each of these series as 0 from now on, before its first :meth:`add`.
+
+        Prometheus' ``increase()`` and ``rate()`` compare a series with its
+        earlier samples, so a series whose first sample is already 1 shows no
+        increase: an alert on ``increase(payments_failed_total[10m]) > 0``
+        misses a process's first failure. Call this where the attribute values
+        are known in advance (at import time is fine): the series are recorded
+        at 0, through the cardinality guard, in the current pipeline and again
+        in every later one (``configure()``, a test capture). Calling it again
+        with the same sets is harmless; sets beyond the cardinality limit are
+        left out.
+
+        Args:
+            attribute_sets: attribute mappings, one per series.
+
+        Raises:
+            ValueError: an argument is not a mapping.
+
+        Example:
+            >>> import watchkit
+            >>> failed = watchkit.counter("docs.payments.failed", unit="{payment}")
+            >>> failed.start_at_zero({"payment.provider": "stripe"}, {"payment.provider": "adyen"})
+        """
+        sets: list[tuple[Any, Attributes]] = []
+        for attributes in attribute_sets:
+            if not isinstance(attributes, Mapping):
+                raise ValueError(
+                    f"attribute set {attributes!r} is invalid: use a mapping of attribute "
+                    "names to values"
+                )
+            own = dict(attributes)
+            sets.append((attributes_key(own), own))
+        with STATE.lock:
+            zeros = self._zeros
+            if zeros is None:
+                zeros = self._zeros = {}
+                STATE.add_listener(self._record_zeros)
+            # Bounded: past the cardinality limit the series would overflow anyway.
+            room = max(0, cardinality_limit() - len(zeros))
+            zeros.update(sets[:room])
+            self._record_zeros()
+
+    def _record_zeros(self) -> None:
+        # Runs under STATE.lock, after each pipeline change: each new pipeline
+        # gets its own 0 samples, before anything can add 1 to them.
+        for key, attributes in list((self._zeros or {}).items()):
+            record(self, 0, attributes, key)
 
     def add(
         self, amount: float = 1, attributes: Attributes | None = None, /, **kw: AttributeValue
@@ -707,6 +759,18 @@ def _define(key: str, build: Callable[[], _I]) -> _I:
             "use another name"
         )
     return cast(_I, existing)
+
+
+def own_metric_names() -> frozenset[str]:
+    """Names of watchkit's own instruments: every one not defined through :func:`counter` & co.
+
+    For output that puts the application's metrics first (the console summary).
+    """
+    with _registry_lock:
+        user = {id(instrument) for instrument in _registry.values()}
+    own = {i.name for i in list(_instruments) if id(i) not in user}
+    own.update(i.name for i in list(_in_flight))
+    return frozenset(own)
 
 
 def _check_user_name(name: object) -> str:

@@ -13,17 +13,21 @@
   context, so webhook-style calls to user-supplied hosts can neither explode the
   metric's series nor leak trace ids.
 
-Patterns are exact host names or ``*.suffix``; they match the host only, never
-the path or query string (a domain in a query parameter must not count).
+Patterns are exact host names or ``*.suffix``, optionally with a port
+(``localhost:8001``, ``[::1]:8001``); they match the host (and that port) only,
+never the path or query string (a domain in a query parameter must not count).
+An entry with a port matches only calls to that port, and wins over entries
+without one, so two services on one host can be two dependencies.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -46,7 +50,16 @@ from watchkit._internal.suppression import PLAIN_KEY
 from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 
-__all__ = ["HostMap", "Route", "begin_call", "configure_hosts", "current_hosts"]
+__all__ = [
+    "HostMap",
+    "Route",
+    "begin_call",
+    "configure_hosts",
+    "current_hosts",
+    "restore",
+    "send",
+    "send_async",
+]
 
 OTHER: Final = "_OTHER"
 _MAX_CACHED_HOSTS: Final = 4096
@@ -83,13 +96,48 @@ def _matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
-def _check_pattern(pattern: object, where: str) -> str:
-    if not isinstance(pattern, str) or not pattern or "/" in pattern or "*" in pattern[1:]:
+_DEFAULT_PORTS: Final = (80, 443)
+"""Ports a URL without an explicit one is taken to use (http and https)."""
+
+
+def _check_pattern(pattern: object, where: str) -> tuple[str, int | None]:
+    """``(host pattern, port or None)`` of one entry; ValueError naming ``where`` if invalid."""
+    host: object = pattern
+    port: int | None = None
+    if isinstance(pattern, str):
+        if pattern.startswith("["):  # [IPv6]:port
+            address, _, rest = pattern[1:].partition("]")
+            host = address
+            if rest:
+                port = _port(rest[1:]) if rest.startswith(":") else 0
+        elif pattern.count(":") == 1:
+            host, _, text = pattern.partition(":")
+            port = _port(text)
+    if (
+        not isinstance(host, str)
+        or not host
+        or "/" in host
+        or "*" in host[1:]
+        or port == 0
+        or (host.startswith("*") and ":" in host)
+    ):
         raise ValueError(
-            f"{where} entry {pattern!r} is invalid: use a host name (api.stripe.com) or "
-            "a '*.' suffix pattern (*.stripe.com); no scheme, port or path"
+            f"{where} entry {pattern!r} is invalid: use a host name (api.stripe.com), "
+            "a '*.' suffix pattern (*.stripe.com), optionally with a port 1-65535 "
+            "(localhost:8001, [::1]:8001); no scheme or path"
         )
-    return pattern.lower()
+    return host.lower(), port
+
+
+def _port(text: str) -> int:
+    """The port of ``text``, or 0 when it is not one (the caller rejects 0)."""
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else 0
+
+
+def _port_matches(wanted: int | None, port: int | None) -> bool:
+    if wanted is None:
+        return True
+    return port == wanted or (port is None and wanted in _DEFAULT_PORTS)
 
 
 class HostMap:
@@ -103,7 +151,7 @@ class HostMap:
     ) -> None:
         if isinstance(propagate, bool) is False:
             raise ValueError(f"propagate must be True or False, got {propagate!r}")
-        self.dependencies: list[tuple[str, str]] = []
+        entries: list[tuple[str, int | None, str]] = []
         for name, hosts in (dependencies or {}).items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"dependencies keys must be non-empty names, got {name!r}")
@@ -112,37 +160,53 @@ class HostMap:
                     f"dependencies[{name!r}] must be a list of hosts, not the string {hosts!r}"
                 )
             for host in hosts:
-                self.dependencies.append((_check_pattern(host, f"dependencies[{name!r}]"), name))
+                entries.append((*_check_pattern(host, f"dependencies[{name!r}]"), name))
+        # Entries with a port first (stable: declaration order otherwise), so that
+        # "localhost:8001" wins over "localhost" whatever order they came in.
+        self.dependencies = sorted(entries, key=lambda entry: entry[1] is None)
         if isinstance(internal, str):
             raise ValueError(f"internal must be a list of hosts, not the string {internal!r}")
-        self.internal = [_check_pattern(host, "internal") for host in internal]
+        self.internal = sorted(
+            (_check_pattern(host, "internal") for host in internal),
+            key=lambda entry: entry[1] is None,
+        )
         self.propagate = propagate
-        self._cache: dict[str, Route] = {}
+        # With no port in any entry, the route depends on the host alone: cache by host.
+        self._by_port = any(e[1] is not None for e in [*self.dependencies, *self.internal])
+        self._cache: dict[object, Route] = {}
         self._lock = threading.Lock()
 
-    def route(self, host: str) -> Route:
-        """The :class:`Route` of ``host`` (lower-cased, without port)."""
-        found = self._cache.get(host)
+    def route(self, host: str, port: int | None = None) -> Route:
+        """The :class:`Route` of ``host`` (any case, without port) called on ``port``.
+
+        ``port`` is the URL's explicit port (None when it has none, which
+        matches entries for port 80 or 443).
+        """
+        key: object = (host, port) if self._by_port else host
+        found = self._cache.get(key)
         if found is not None:
             return found
         name = host.lower().rstrip(".")
         route = Route(OTHER, None, False)
-        for pattern, dependency in self.dependencies:
-            if _matches(name, pattern):
+        for pattern, wanted, dependency in self.dependencies:
+            if _matches(name, pattern) and _port_matches(wanted, port):
                 route = Route(name, dependency, self.propagate)
                 break
         else:
-            if any(_matches(name, pattern) for pattern in self.internal):
+            if any(
+                _matches(name, pattern) and _port_matches(wanted, port)
+                for pattern, wanted in self.internal
+            ):
                 route = Route(name, None, True)
         with self._lock:
             if len(self._cache) >= _MAX_CACHED_HOSTS:
                 self._cache.clear()
-            self._cache[host] = route
+            self._cache[key] = route
         return route
 
     def dependency_of(self, name: str) -> bool:
         """Whether ``name`` is a declared dependency."""
-        return any(dependency == name for _, dependency in self.dependencies)
+        return any(dependency == name for _, _, dependency in self.dependencies)
 
 
 _hosts = HostMap()
@@ -212,7 +276,7 @@ def begin_call(method: str, host: str, port: int | None, headers: Any) -> Call |
     try:
         if _get_value(_SUPPRESS) or _get_value(_SUPPRESS_HTTP) or _get_value(PLAIN_KEY):
             return None
-        route = _hosts.route(host)
+        route = _hosts.route(host, port)
         call = Call()
         method = method.upper()
         known = method if method in HTTP_KNOWN_METHODS else HTTP_METHOD_OTHER
@@ -240,3 +304,59 @@ def begin_call(method: str, host: str, port: int | None, headers: Any) -> Call |
     except Exception:
         report("outgoing HTTP call start")
         return None
+
+
+def send(
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    method: str,
+    host: str,
+    port: int | None,
+    headers: Any,
+) -> Any:
+    """``wrapped(*args, **kwargs)``, a client's send, recorded as one call.
+
+    The client adapters read method, host, port and headers from their own
+    request type and hand the rest to this one path; the response needs a
+    ``status_code`` (httpx and requests both have one).
+    """
+    call = begin_call(method, host, port, headers)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish(None, error)
+        raise
+    call.finish(response.status_code)
+    return response
+
+
+async def send_async(
+    wrapped: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    method: str,
+    host: str,
+    port: int | None,
+    headers: Any,
+) -> Any:
+    """:func:`send` for an async client."""
+    call = begin_call(method, host, port, headers)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        response = await wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish(None, error)
+        raise
+    call.finish(response.status_code)
+    return response
+
+
+def restore(owner: Any, name: str) -> None:
+    """Undo ``wrapt.wrap_function_wrapper(owner, name, ...)`` if its wrapper is still there."""
+    wrapper = owner.__dict__.get(name)
+    if isinstance(wrapper, wrapt.FunctionWrapper):
+        setattr(owner, name, wrapper.__wrapped__)

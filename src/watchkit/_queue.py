@@ -44,6 +44,7 @@ from opentelemetry.util.types import AttributeValue
 from watchkit._internal import semconv
 from watchkit._internal.errors import exception_type, safe_str
 from watchkit._internal.guard import internal_logger, report
+from watchkit._internal.scopes import SyncScope
 from watchkit._internal.suppression import own_calls
 from watchkit._internal.wrapping import instrument, unwrap_descriptor
 from watchkit._metrics import Counter, Histogram, ObservableGauge, attributes_key, record
@@ -136,6 +137,25 @@ def _attributes(
     return found
 
 
+_zeroed: set[tuple[str, str, str | None]] = set()
+
+
+def _start_at_zero(system: str, destination: str, job: str | None) -> None:
+    # The failure ratio and the queue SLO read increase()/rate() of the failure
+    # series, which misses its first sample: from a job's first outcome on,
+    # its success and failure series exist at 0, so its first failure counts.
+    found = (system, destination, job)
+    if found in _zeroed or len(_zeroed) >= _SERIES_CACHE_LIMIT:
+        return
+    _zeroed.add(found)
+    _JOBS.start_at_zero(
+        *(
+            _attributes(system, destination, job=job, outcome=outcome)[0]
+            for outcome in (semconv.JOB_OUTCOME_SUCCESS, semconv.JOB_OUTCOME_FAILURE)
+        )
+    )
+
+
 # Recording, shared by the helpers below and the Celery integration ----------------
 def record_sent(system: str, destination: str, error: str | None = None) -> None:
     """One ``messaging.client.sent.messages`` (``error``: the failed send's ``error.type``)."""
@@ -167,6 +187,7 @@ def record_job(
 ) -> None:
     """One finished delivery: ``watchkit.queue.jobs`` and (if it ran) its process duration."""
     try:
+        _start_at_zero(system, destination, job)
         attributes, key = _attributes(system, destination, job=job, outcome=outcome)
         record(_JOBS, 1, attributes, key)
         if duration is not None:
@@ -313,7 +334,7 @@ class _SendHooks:
             report("queue send end")
 
 
-class SendScope:
+class SendScope(SyncScope["SendScope"]):
     """One message sent; see :func:`send`."""
 
     __module__ = "watchkit.queue"
@@ -343,17 +364,6 @@ class SendScope:
         run, self._run = self._run, None
         if run is not None:
             self._hooks.end(run, error)
-
-    async def __aenter__(self) -> SendScope:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(kind, error, tb)
 
 
 def send(
@@ -596,7 +606,7 @@ class _ProcessHooks:
             report("queue process end")
 
 
-class ProcessScope:
+class ProcessScope(SyncScope["ProcessScope"]):
     """Processing one message; see :func:`process`.
 
     Call :meth:`retry` or :meth:`dead_letter` to record what became of a
@@ -654,17 +664,6 @@ class ProcessScope:
                 _CURRENT.set(None)
         if run is not None:
             self._hooks.end(run, error)
-
-    async def __aenter__(self) -> ProcessScope:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(kind, error, tb)
 
 
 def current() -> ProcessScope | None:

@@ -33,8 +33,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from watchkit._db._dbapi import target_for, wrap
-from watchkit._db._record import check_thresholds as _check
+from watchkit._db._dbapi import connect_namespace, target_for, wrap
+from watchkit._db._record import QueryOptions
 from watchkit._db._sql import sanitise
 
 __all__ = [
@@ -48,6 +48,12 @@ __all__ = [
 _C = TypeVar("_C")
 _E = TypeVar("_E")
 _P = ParamSpec("_P")
+
+
+def _options(arguments: dict[str, Any]) -> QueryOptions:
+    """The query options among a public function's ``locals()`` (its keyword arguments),
+    checked: the functions below share them and fail alike on a bad threshold."""
+    return QueryOptions(**{name: arguments[name] for name in QueryOptions._fields}).checked()
 
 
 def instrument_connection(
@@ -92,40 +98,44 @@ def instrument_connection(
         >>> isinstance(conn, sqlite3.Connection)
         True
     """
-    _check(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
-    target = target_for(
-        connection,
-        system=system,
-        namespace=namespace,
-        server_address=server_address,
-        server_port=server_port,
-        slow_query_threshold=slow_query_threshold,
-        n_plus_one_count=n_plus_one_count,
-        n_plus_one_duration=n_plus_one_duration,
-    )
-    return wrap(connection, target)
+    options = _options(locals())
+    return wrap(connection, target_for(connection, options))
 
 
 def wrap_connect(connect: Callable[_P, _C], **options: Any) -> Callable[_P, _C]:
     """``connect`` whose connections are instrumented.
 
-    ``options`` are those of :func:`instrument_connection`.
+    ``options`` are those of :func:`instrument_connection`. For sqlite3,
+    ``namespace`` defaults to the database file's base name (``orders.db``).
 
     Example:
         >>> import sqlite3
         >>> connect = wrap_connect(sqlite3.connect, namespace="orders")
         >>> connect(":memory:").execute("SELECT 2").fetchone()
         (2,)
+
+    Raises:
+        TypeError: an option :func:`instrument_connection` does not take.
+        ValueError: a threshold is out of range.
     """
-    _check(
-        options.get("slow_query_threshold", 0.1),
-        options.get("n_plus_one_count", 5),
-        options.get("n_plus_one_duration", 0.05),
-    )
+    unknown = sorted(set(options) - set(QueryOptions._fields))
+    if unknown:
+        raise TypeError(
+            f"wrap_connect: unknown option(s) {', '.join(unknown)}; "
+            f"use {', '.join(QueryOptions._fields)}"
+        )
+    checked = QueryOptions(**options).checked()
 
     @functools.wraps(connect)
     def instrumented(*args: _P.args, **kwargs: _P.kwargs) -> _C:
-        return instrument_connection(connect(*args, **kwargs), **options)
+        connection = connect(*args, **kwargs)
+        if checked.namespace is None:
+            namespace = connect_namespace(connection, args, kwargs)
+            if namespace is not None:
+                return wrap(
+                    connection, target_for(connection, checked._replace(namespace=namespace))
+                )
+        return wrap(connection, target_for(connection, checked))
 
     return instrumented
 
@@ -164,24 +174,14 @@ def instrument_sqlalchemy(
         ...     conn.execute(sqlalchemy.text("SELECT 1")).scalar()
         1
     """
-    _check(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
+    options = _options(locals())
     try:
         from watchkit.integrations.sqlalchemy import instrument_engine
     except ImportError as error:  # pragma: no cover - the dev extra has SQLAlchemy
         raise ImportError(
             "watchkit.db.instrument_sqlalchemy needs SQLAlchemy: pip install sqlalchemy"
         ) from error
-    return instrument_engine(  # type: ignore[no-any-return]
-        engine,
-        system=system,
-        namespace=namespace,
-        server_address=server_address,
-        server_port=server_port,
-        pool_name=pool_name,
-        slow_query_threshold=slow_query_threshold,
-        n_plus_one_count=n_plus_one_count,
-        n_plus_one_duration=n_plus_one_duration,
-    )
+    return instrument_engine(engine, options, pool_name=pool_name)  # type: ignore[no-any-return]
 
 
 def instrument_psycopg_pool(
@@ -219,7 +219,7 @@ def instrument_psycopg_pool(
         >>> instrument_psycopg_pool(pool) is pool
         True
     """
-    _check(slow_query_threshold, n_plus_one_count, n_plus_one_duration)
+    options = _options(locals())
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"name must be a non-empty string or None, got {name!r}")
     try:
@@ -228,18 +228,7 @@ def instrument_psycopg_pool(
         raise ImportError(
             "watchkit.db.instrument_psycopg_pool needs psycopg_pool: pip install psycopg-pool"
         ) from error
-    return instrument_pool(  # type: ignore[no-any-return]
-        pool,
-        name=name,
-        queries=queries,
-        system=system,
-        namespace=namespace,
-        server_address=server_address,
-        server_port=server_port,
-        slow_query_threshold=slow_query_threshold,
-        n_plus_one_count=n_plus_one_count,
-        n_plus_one_duration=n_plus_one_duration,
-    )
+    return instrument_pool(pool, options, name=name, queries=queries)  # type: ignore[no-any-return]
 
 
 def sanitize_sql(sql: str) -> str:

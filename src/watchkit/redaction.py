@@ -83,12 +83,22 @@ _MAX_REPR = 65_536
 # Words: camelCase and ALLCaps boundaries, letters and digits split apart.
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
-# Value patterns. Card candidates: 13-19 digits, optionally grouped by spaces or
-# dashes, not part of a longer number, not starting with 0 (no payment card
-# does; zero-padded ids do); only Luhn-valid ones are replaced.
+# Value patterns. Card candidates: 13-19 digits not starting with 0 (no payment
+# card does; zero-padded ids do), written as cards are: contiguous, or grouped
+# 4-4-4-4(-3) / 4-6-5 / 4-6-4 with one kind of separator (space or dash). The
+# number must be a token of its own: not glued to a letter, digit or
+# underscore, nor to a dash or dot that joins it to another word (UUIDs, hex
+# ids, decimals: a uuid4 has a Luhn-valid 13+ digit run across its dashes
+# about once in 500). Only Luhn-valid candidates are replaced.
 _BEARER = r"\b(?:[Bb]earer|BEARER)\s+[A-Za-z0-9\-._~+/]+=*"
 _JWT = r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
-_CARD = r"(?<![0-9])[1-9](?:[ -]?[0-9]){12,18}(?![0-9])"
+_CARD = (
+    r"(?<!\w)(?<!\w[-.])"
+    r"[1-9][0-9]{3}(?P<sep>[ -]?)"
+    r"(?:[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{1,4}(?:(?P=sep)[0-9]{1,3})?"
+    r"|[0-9]{6}(?P=sep)[0-9]{4,5})"
+    r"(?!\w|[-.]\w)"
+)
 _BUILTIN_VALUES = re.compile(f"(?P<bearer>{_BEARER})|(?P<jwt>{_JWT})|(?P<card>{_CARD})")
 # The shortest string any built-in pattern can match ("Bearer x" is 8).
 _MIN_BUILTIN_LEN = 8

@@ -226,6 +226,12 @@ class LoginMonitor:
             self._errors = StoreErrors(f"the store of LoginMonitor {name!r}")
             self._store = MemoryLoginStore(self.window, max_failures, max_keys, clock)
             track_memory_store(self._store, f"LoginMonitor {name!r}")
+        # increase() over a series whose first sample is 1 is 0: without the
+        # zeros, the generated BruteForceSuspected rule misses the first alert.
+        _ATTEMPTS.start_at_zero(*(attributes for attributes, _ in _OUTCOMES.values()))
+        _ALERTS.start_at_zero(
+            _BRUTE_FORCE, *(() if self.new_device_period is None else (_UNFAMILIAR,))
+        )
         self._when_down = (
             "is_blocked() answers True (fail_closed)"
             if self.fail_closed
@@ -485,7 +491,10 @@ class ActiveUsers:
         if _is_redis(store):
             module = _redis_module()
             self._redis = module.RedisActiveUsersStore(
-                module.client_from(store, timeout), self._errors, feature=feature
+                module.client_from(store, timeout),
+                self._errors,
+                feature=feature,
+                report_lease=report_lease,
             )
         else:
             self._memory = active.MemoryDistinct(f"active_users({feature!r})", max_users)
@@ -571,7 +580,7 @@ class ActiveUsers:
             ]
         else:
             try:
-                reported = self._redis.collect(names, self.report_lease)
+                reported = self._redis.collect(names)
             except StoreUnavailable as error:
                 self._errors.failed("active_users.collect", error.error_type, "no value reported")
                 return []

@@ -205,6 +205,14 @@ def test_wrap_connect() -> None:
     assert watchkit.db.instrument_connection(conn) is conn
 
 
+def test_wrap_connect_checks_its_options_when_it_wraps() -> None:
+    """A misspelt option or a bad threshold fails at wrap_connect(), not at the first connect."""
+    with pytest.raises(TypeError, match=r"unknown option\(s\) slow_query; use system, "):
+        watchkit.db.wrap_connect(sqlite3.connect, slow_query=0.5)
+    with pytest.raises(ValueError, match="n_plus_one_count must be an int >= 2"):
+        watchkit.db.wrap_connect(sqlite3.connect, n_plus_one_count=1)
+
+
 # ----------------------------------------------------------------- PostgreSQL
 
 

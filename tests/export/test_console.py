@@ -63,7 +63,9 @@ def test_metric_summary_is_short() -> None:
     assert data is not None
     ConsoleMetricExporter(out).export(data)
     text = out.getvalue()
-    assert "count=1 avg=12.0 ms" in text
+    wide = io.StringIO()  # the histogram may be watchkit's name, listed after the counter
+    ConsoleMetricExporter(wide, max_series=100).export(data)
+    assert "count=1 avg=12.0 ms" in wide.getvalue()
     assert "more series" in text
     assert len(text.splitlines()) <= 28
     provider.shutdown()
@@ -134,3 +136,45 @@ def test_a_closed_stream_never_raises_into_the_export_thread() -> None:
     provider.shutdown()
     logs.shutdown()
     meters.shutdown()
+
+
+def test_metric_summary_shows_application_metrics_before_watchkit_ones() -> None:
+    """Business metrics first, then watchkit's own series, then one line counting the rest,
+    with the cap from configure(console_max_series=...)."""
+    import watchkit
+    from watchkit._export.console import MAX_SERIES
+    from watchkit.testing import capture
+
+    flows = [f"console.flow.{i}" for i in range(30)]
+    with capture() as telemetry:
+        for name in flows:  # watchkit's own series (flow duration, flow.active), recorded first
+            with watchkit.flow(name):
+                pass
+        watchkit.counter("console.orders.placed").add(1, channel="app")
+        data = telemetry.metric_reader.get_metrics_data()
+    assert data is not None
+    out = io.StringIO()
+    ConsoleMetricExporter(out).export(data)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 + MAX_SERIES + 1
+    assert lines[1].startswith("  console.orders.placed{channel=app}  1")
+    assert all(line.startswith("  watchkit.") for line in lines[2:-1])  # flows, and others
+    assert "more series (configure(console_max_series=...) shows more)" in lines[-1]
+    wide = io.StringIO()
+    ConsoleMetricExporter(wide, max_series=1000).export(data)
+    assert "more series" not in wide.getvalue()
+
+
+def test_console_max_series_setting_is_validated() -> None:
+    """A bad value is a ConfigError naming the parameter or variable."""
+    import pytest
+
+    from watchkit import ConfigError
+    from watchkit._internal.settings import resolve
+
+    assert resolve(environ={}).console_max_series == 25
+    assert resolve(environ={"WATCHKIT_CONSOLE_MAX_SERIES": "80"}).console_max_series == 80
+    with pytest.raises(ConfigError, match="console_max_series"):
+        resolve(console_max_series=0, environ={})
+    with pytest.raises(ConfigError, match="WATCHKIT_CONSOLE_MAX_SERIES"):
+        resolve(environ={"WATCHKIT_CONSOLE_MAX_SERIES": "many"})

@@ -130,9 +130,57 @@ def test_connection_error_is_recorded(telemetry: TelemetryCapture) -> None:
     configure_hosts(HostMap())
 
 
+def test_dependency_with_a_port_matches_that_port_before_host_only_entries(
+    telemetry: TelemetryCapture, provider: tuple[str, list[dict[str, str]]]
+) -> None:
+    """Two services on one loopback host: the port-qualified entry names the one on its port."""
+    url, _ = provider
+    from tests.support.rotel import free_port
+
+    port = int(url.rsplit(":", 1)[1])
+    other = free_port()
+    watchkit.http_client.instrument(
+        dependencies={"loopback": ["127.0.0.1"], "payments": [f"127.0.0.1:{port}"]}
+    )
+    assert httpx.get(f"{url}/charge").status_code == 200
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{other}/")
+    peers = {
+        (s.attributes["server.port"], s.attributes["service.peer.name"])  # type: ignore[index]
+        for s in telemetry.spans("GET")
+    }
+    assert peers == {(port, "payments"), (other, "loopback")}
+    assert telemetry.histogram(DURATION, {"service.peer.name": "payments"}).count == 1
+
+
+def test_host_map_ports_default_ports_and_ipv6() -> None:
+    """A URL without a port matches entries for 80 and 443; IPv6 takes brackets; no cache mix-up."""
+    hosts = HostMap(
+        {
+            "stripe": ["api.stripe.com:443"],
+            "admin": ["localhost:8001", "[::1]:8001"],
+            "local": ["localhost", "::1"],
+        },
+        internal=["*.svc.local:8080"],
+    )
+    assert hosts.route("api.stripe.com").peer == "stripe"  # https://api.stripe.com/
+    assert hosts.route("api.stripe.com", 8443).peer is None
+    assert hosts.route("LOCALHOST", 8001).peer == "admin"
+    assert hosts.route("localhost", 8002).peer == "local"
+    assert hosts.route("localhost").peer == "local"
+    assert hosts.route("::1", 8001).peer == "admin"
+    assert hosts.route("::1", 9).peer == "local"
+    assert hosts.route("a.svc.local", 8080).propagate
+    assert hosts.route("a.svc.local", 8081).address == "_OTHER"
+    assert hosts.dependency_of("admin") and not hosts.dependency_of("nobody")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
+        ({"dependencies": {"payments": ["localhost:0"]}}, r"dependencies\['payments'\]"),
+        ({"dependencies": {"payments": ["localhost:http"]}}, "port 1-65535"),
+        ({"internal": ["[::1]x"]}, "internal"),
         ({"dependencies": {"payments": "api.stripe.com"}}, "dependencies"),
         ({"dependencies": {"payments": ["https://api.stripe.com/v1"]}}, "dependencies"),
         ({"internal": "localhost"}, "internal"),

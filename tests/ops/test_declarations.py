@@ -197,8 +197,9 @@ def test_public_names_are_sorted_and_resolve() -> None:
 
 
 def test_metric_thresholds_name_the_metrics_they_accept() -> None:
-    """kind="metric" needs a metric watchkit emits; selector and metric belong to that kind."""
-    with pytest.raises(ConfigError, match=r"metric = 'queue.depth'.*watchkit\.flow\.active"):
+    """kind="metric" needs a metric watchkit emits, or the instrument of the application's own;
+    selector and metric belong to that kind."""
+    with pytest.raises(ConfigError, match=r"instrument is required .*'queue.depth'.*flow\.active"):
         ops.threshold("Backlog", kind="metric", metric="queue.depth", warning=1)
     with pytest.raises(ConfigError, match=r"selector = \{'flow.name': 3\}"):
         ops.threshold(

@@ -362,7 +362,10 @@ def _run_stack(
         # Now, while the app still serves /metrics: after the first test the
         # suite shuts watchkit down and Prometheus marks its gauges stale.
         result.panels = _panel_results(base, service)
-    yield result
+    try:
+        yield result
+    finally:
+        jobs.depth.remove()  # depth sources are process-wide: later tests must not see it
 
 
 def test_error_rate_alert_goes_pending_then_fires(stack: Stack) -> None:

@@ -97,3 +97,37 @@ def test_le_matcher_accepts_both_spellings_of_whole_bounds() -> None:
     assert names.le_matcher(0.5) == 'le="0.5"'
     assert names.le_matcher(1) == 'le=~"1|1[.]0"'
     assert names.le_matcher(10.0) == 'le=~"10|10[.]0"'
+
+
+def test_user_metric_names_match_a_real_scrape() -> None:
+    """An application's counter, up-down counter, gauge and histogram, with their units,
+    scrape under the names user_metric() gives a kind="metric" threshold."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[prometheus.PrometheusMetricReader(registry=registry)])
+    meter = provider.get_meter("app")
+    meter.create_counter("payments.failed", unit="{payment}").add(1)
+    meter.create_counter("checkout.abandoned").add(1)
+    meter.create_up_down_counter("carts.open", unit="{cart}").add(1)
+    meter.create_gauge("kitchen.load", unit="1").set(0.5)
+    meter.create_histogram("kitchen.preparation.duration", unit="s").record(3.0)
+    meter.create_histogram("basket.value", unit="EUR").record(3.0)
+    text = generate_latest(registry).decode()
+    provider.shutdown()
+    series = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+    expected = {
+        ("payments.failed", "counter", "{payment}"): ("payments_failed_total", "counter"),
+        ("checkout.abandoned", "counter", ""): ("checkout_abandoned_total", "counter"),
+        ("carts.open", "up_down_counter", "{cart}"): ("carts_open", "gauge"),
+        ("kitchen.load", "gauge", "1"): ("kitchen_load", "gauge"),
+        ("kitchen.preparation.duration", "histogram", "s"): (
+            "kitchen_preparation_duration_seconds",
+            "histogram",
+        ),
+        ("basket.value", "histogram", "EUR"): ("basket_value_EUR", "histogram"),
+    }
+    for (name, instrument, unit), (prom, reading) in expected.items():
+        assert names.user_metric(name, instrument, unit) == (prom, reading)
+        assert (f"{prom}_count" if reading == "histogram" else prom) in series, (prom, series)

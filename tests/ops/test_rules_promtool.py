@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.support.binaries import require
-from watchkit import ops
+from watchkit import ConfigError, ops
 
 ENV = 'deployment_environment_name="production"'
 SVC = f'service_name="checkout", {ENV}'
@@ -753,6 +753,148 @@ def test_burn_thresholds_scale_with_the_budget(objective: float) -> None:
     alerts = ops.rules(svc)["groups"][1]["rules"]
     assert alerts[0]["expr"].split(" > ")[1].startswith(f"{14.4 * (1 - objective):.6g}")
     assert [a["for"] for a in alerts] == ["2m", "15m", "1h", "3h"]
+
+
+def test_brute_force_rule_fires_on_a_process_first_alert(tmp_path: Path) -> None:
+    """Samples exported by a real LoginMonitor, one per minute, fed to the generated rule.
+
+    The alert series is exported at 0 before the first alert (``start_at_zero``): a
+    series that first appeared at 1 would show no increase and the rule would stay silent.
+    """
+    from watchkit.security import LoginMonitor
+    from watchkit.testing import capture
+
+    def sample(telemetry: Any) -> str:
+        points = telemetry.metric_points("watchkit.security.alerts", {"kind": "brute_force"})
+        return str(int(points[0].value)) if points else "_"
+
+    with capture() as telemetry:
+        monitor = LoginMonitor(max_failures=1, window=60)
+        before = sample(telemetry)
+        monitor.record(False, source_ip="203.0.113.9")
+        monitor.record(False, source_ip="203.0.113.9")
+        after = sample(telemetry)
+    assert (before, after) == ("0", "1")
+    series = f'watchkit_security_alerts_total{{{SVC}, kind="brute_force"}}'
+    fired = _alert(
+        "BruteForceSuspected",
+        "warning",
+        "1 IPs or users crossed the failed-login limit within 10m "
+        "(security.brute_force_suspected log records name them)",
+    )
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": f"{before} {after}x10"}],
+                "alert_rule_test": [
+                    {"eval_time": "1m", "alertname": "BruteForceSuspected", "exp_alerts": [fired]}
+                ],
+            }
+        ],
+    )
+
+
+def test_thresholds_on_the_application_own_metrics(tmp_path: Path) -> None:
+    """Business metrics from YAML: a counter's rate, a histogram's p95 and an up-down counter,
+    under the Prometheus names their instrument and unit give."""
+    declaration = tmp_path / "ops.yaml"
+    declaration.write_text(
+        """
+services:
+  - name: checkout
+    environment: production
+    team: payments
+    runbook_url: https://runbooks.example.com/checkout
+    thresholds:
+      - name: PaymentsFailing
+        kind: metric
+        metric: payments.failed
+        instrument: counter
+        unit: "{payment}"
+        selector: {payment.provider: stripe}
+        warning: 0.05
+        for: 2m
+      - name: SlowKitchen
+        kind: metric
+        metric: kitchen.preparation.duration
+        instrument: histogram
+        unit: s
+        critical: 1
+        for: 0m
+      - name: OpenCarts
+        kind: metric
+        metric: carts.open
+        instrument: up_down_counter
+        unit: "{cart}"
+        warning: 100
+        for: 0m
+"""
+    )
+    (service,) = ops.load_yaml(declaration)
+    failed = 'payments_failed_total{%s, payment_provider="%s"}'
+    prep = 'kitchen_preparation_duration_seconds_bucket{%s, le="%s"}'
+    series = [
+        {"series": failed % (SVC, "stripe"), "values": "0+6x20"},  # 0.1 per second
+        {"series": failed % (SVC, "adyen"), "values": "0+60x20"},  # not selected
+        {"series": prep % (SVC, "1.0"), "values": "0+1x20"},
+        {"series": prep % (SVC, "5.0"), "values": "0+10x20"},
+        {"series": prep % (SVC, "+Inf"), "values": "0+10x20"},
+        {"series": f"carts_open{{{SVC}}}", "values": "150x20"},
+    ]
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "6m", "alertname": "PaymentsFailing",
+                     "exp_alerts": [_alert("PaymentsFailing", "warning",
+                                           "the rate of payments.failed over 5m is 100m "
+                                           "(threshold 0.05)")]},
+                    {"eval_time": "6m", "alertname": "SlowKitchen",
+                     "exp_alerts": [_alert("SlowKitchen", "critical",
+                                           "p95 of kitchen.preparation.duration over 5m is "
+                                           "4.778 (threshold 1)")]},
+                    {"eval_time": "1m", "alertname": "OpenCarts",
+                     "exp_alerts": [_alert("OpenCarts", "warning",
+                                           "carts.open is 150 (threshold 100)")]},
+                ],
+            }
+        ],
+        service=service,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"metric": "payments.failed"},
+            r"thresholds\[0\]\.instrument is required.*watchkit\.flow\.active",
+        ),
+        ({"metric": "payments.failed", "instrument": "summary"}, "'up_down_counter'"),
+        ({"metric": "watchkit.made.up", "instrument": "counter"}, r"thresholds\[0\]\.metric"),
+        ({"metric": "payments failed", "instrument": "counter"}, "your own metric's name"),
+        ({"metric": "watchkit.events", "unit": "s"}, r"thresholds\[0\]\.unit is only accepted"),
+        ({"metric": "payments.failed", "instrument": "counter", "unit": 5}, "UCUM unit"),
+    ],
+)
+def test_own_metric_threshold_errors_name_the_field(
+    tmp_path: Path, spec: dict[str, Any], message: str
+) -> None:
+    """Python and YAML declarations fail the same way, naming the field."""
+    with pytest.raises(ConfigError, match=message):
+        ops.threshold("X", kind="metric", warning=1, **spec)
+    declaration = tmp_path / "ops.yaml"
+    entry = {"name": "X", "kind": "metric", "warning": 1, **spec}
+    declaration.write_text(yaml.safe_dump({"services": [{"name": "s", "thresholds": [entry]}]}))
+    with pytest.raises(ConfigError, match=message):
+        ops.load_yaml(declaration)
+    with pytest.raises(ConfigError, match=r"thresholds\[0\]\.instrument is only accepted"):
+        ops.threshold("X", kind="cpu", warning=0.5, instrument="counter")
 
 
 def _routed_service() -> ops.Service:

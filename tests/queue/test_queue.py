@@ -307,6 +307,26 @@ def test_async_producer_and_async_with(telemetry: TelemetryCapture) -> None:
     assert [p.parent.span_id for p in processes] == [s.context.span_id for s in sends]  # type: ignore[union-attr]
 
 
+def test_a_job_failure_series_exists_at_zero_before_its_first_failure() -> None:
+    """From a job's first outcome on, its failure series is exported at 0 (in each new
+    pipeline too), so increase() and rate() count its first failure."""
+    from watchkit.testing import capture
+
+    def failures(telemetry: TelemetryCapture) -> list[float]:
+        wanted = {"job.name": "zero_job", "job.outcome": "failure"}
+        return [p.value for p in telemetry.metric_points("watchkit.queue.jobs", wanted)]
+
+    with capture() as first:
+        with watchkit.queue.process("zero", {}, job="zero_job"):
+            pass
+        assert failures(first) == [0]
+        with pytest.raises(ValueError), watchkit.queue.process("zero", {}, job="zero_job"):
+            raise ValueError("boom")
+        assert failures(first) == [1]
+    with capture() as second:
+        assert failures(second) == [0]
+
+
 def test_depth_failure_warns_once_a_minute_with_type_and_message_traceback_at_debug(
     telemetry: TelemetryCapture, caplog: pytest.LogCaptureFixture
 ) -> None:

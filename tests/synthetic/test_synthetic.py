@@ -47,6 +47,14 @@ def _app() -> FastAPI:
     async def broken(order_id: int) -> JSONResponse:
         return JSONResponse({"error": "kitchen on fire"}, status_code=500)
 
+    @app.get("/synthetic")
+    async def probe() -> JSONResponse:
+        return JSONResponse({"synthetic": synthetic.is_synthetic()})
+
+    @app.get("/synthetic/sync")
+    def probe_in_a_thread() -> JSONResponse:  # FastAPI runs it in its thread pool
+        return JSONResponse({"synthetic": synthetic.is_synthetic()})
+
     @app.get("/slow")
     async def slow() -> JSONResponse:
         await asyncio.sleep(0.3)
@@ -346,3 +354,15 @@ def test_public_all_is_sorted_and_resolves():
     for name in synthetic.__all__:
         assert getattr(synthetic, name) is not None, name
     assert synthetic.Journey.__module__ == "watchkit.synthetic"
+
+
+def test_is_synthetic_is_true_only_inside_a_journey_request(server):
+    """The handler (async, and sync in the thread pool) sees its request as synthetic only when
+    a journey made it; outside any request it is False."""
+    import httpx
+
+    for path in ("/synthetic", "/synthetic/sync"):
+        probe = httpx.get(server.url + path, headers={"User-Agent": synthetic.user_agent()})
+        assert probe.json() == {"synthetic": True}
+        assert httpx.get(server.url + path).json() == {"synthetic": False}
+    assert not synthetic.is_synthetic()

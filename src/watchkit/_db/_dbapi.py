@@ -18,11 +18,12 @@ connection object by duck typing (psycopg's ``conn.info``), or from the caller.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, TypeVar
 
 import wrapt
 
-from watchkit._db._record import Target, begin, warn_once
+from watchkit._db._record import QueryOptions, Target, begin, warn_once
 from watchkit._internal.semconv import DB_SYSTEM_OTHER_SQL
 
 __all__ = ["contrib_instrumented", "is_instrumented", "target_for", "wrap"]
@@ -68,19 +69,29 @@ def contrib_instrumented(connection: Any) -> bool:
     )
 
 
-def target_for(
-    connection: Any,
-    *,
-    system: str | None,
-    namespace: str | None,
-    server_address: str | None,
-    server_port: int | None,
-    slow_query_threshold: float,
-    n_plus_one_count: int,
-    n_plus_one_duration: float,
-) -> Target:
+def connect_namespace(connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The database a ``connect(...)`` call named, for drivers whose connection forgets it.
+
+    sqlite3 connections keep no file name; ``wrap_connect`` reads it from the
+    arguments (``Target`` then keeps only its base name).
+    """
+    if _SYSTEMS.get(_driver_module(connection)) != "sqlite":
+        return None
+    database = args[0] if args else kwargs.get("database")
+    if isinstance(database, (str, bytes, os.PathLike)):
+        name = os.fsdecode(database)
+        return None if name == ":memory:" else name
+    return None
+
+
+def target_for(connection: Any, options: QueryOptions) -> Target:
     """A :class:`Target` for ``connection``: explicit values win over what the connection says."""
     driver = _driver_module(connection)
+    namespace, server_address, server_port = (
+        options.namespace,
+        options.server_address,
+        options.server_port,
+    )
     info = getattr(connection, "info", None)  # psycopg 2.8+ and 3: libpq connection info
     if info is not None and driver in ("psycopg", "psycopg2"):
         namespace = namespace or getattr(info, "dbname", None) or None
@@ -99,15 +110,8 @@ def target_for(
             "database instrumentation; watchkit records it and switches the contrib spans off "
             "for its queries (to avoid duplicates, uninstrument the contrib one)",
         )
-    return Target(
-        system or _SYSTEMS.get(driver, DB_SYSTEM_OTHER_SQL),
-        namespace=namespace,
-        server=server_address,
-        port=server_port,
-        slow_query_threshold=slow_query_threshold,
-        n_plus_one_count=n_plus_one_count,
-        n_plus_one_duration=n_plus_one_duration,
-        suppress_contrib=contrib,
+    return options.target(
+        _SYSTEMS.get(driver, DB_SYSTEM_OTHER_SQL), namespace, server_address, server_port, contrib
     )
 
 

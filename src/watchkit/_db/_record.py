@@ -70,9 +70,18 @@ from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 from watchkit.logs import get_logger
 
-__all__ = ["Operation", "Target", "begin", "check_thresholds", "suppressing_context"]
+__all__ = [
+    "Operation",
+    "QueryOptions",
+    "Target",
+    "begin",
+    "check_thresholds",
+    "namespace_of",
+    "suppressing_context",
+]
 
 SLOW_LOG_LIMIT: Final = 10
+_SQLITE: Final = "sqlite"
 SLOW_LOG_WINDOW: Final = 60.0
 _MAX_SHAPES_PER_SPAN: Final = 256
 # Frames of these modules are the database machinery, not the caller to blame.
@@ -133,6 +142,73 @@ def check_thresholds(
         raise ValueError(f"n_plus_one_count must be an int >= 2, got {n_plus_one_count!r}")
 
 
+def namespace_of(system: str, name: str | None) -> str | None:
+    """``db.namespace`` for a database ``name``: a SQLite file's base name, extension kept.
+
+    The semantic conventions define ``db.namespace`` as the database's name
+    within its server; a SQLite file has no server, and its path says where
+    the disk is (a machine path, one series per directory), not which
+    database: ``/srv/app/data/orders.db``, ``file:orders.db?mode=ro`` and
+    ``orders.db`` are all ``orders.db``. The extension stays, so ``orders.db``
+    and ``orders.sqlite3`` remain two databases. Every path (DB-API,
+    SQLAlchemy, Django) passes through here, so they agree.
+
+    Example:
+        >>> namespace_of("sqlite", "/srv/app/data/orders.db")
+        'orders.db'
+        >>> namespace_of("postgresql", "orders")
+        'orders'
+    """
+    if not name:
+        return None
+    if system != _SQLITE:
+        return name
+    if name.startswith("file:"):  # a SQLite URI filename: the path, without its query
+        name = name[len("file:") :].split("?", 1)[0].split("#", 1)[0]
+    return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or None
+
+
+class QueryOptions(NamedTuple):
+    """What the user gave about a connection's queries (the public functions' keywords).
+
+    ``system``, ``namespace``, ``server_address`` and ``server_port`` win over
+    what the driver or the engine's URL says; :meth:`target` combines them.
+    """
+
+    system: str | None = None
+    namespace: str | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+    slow_query_threshold: float = 0.1
+    n_plus_one_count: int = 5
+    n_plus_one_duration: float = 0.05
+
+    def checked(self) -> QueryOptions:
+        """These options, once their thresholds are known to be in range (else ValueError)."""
+        check_thresholds(self.slow_query_threshold, self.n_plus_one_count, self.n_plus_one_duration)
+        return self
+
+    def target(
+        self,
+        system: str,
+        namespace: str | None,
+        server: str | None,
+        port: int | None,
+        suppress_contrib: bool,
+    ) -> Target:
+        """A :class:`Target` with these thresholds and the values found (explicit ones applied)."""
+        return Target(
+            self.system or system,
+            namespace=namespace,
+            server=server,
+            port=port,
+            slow_query_threshold=self.slow_query_threshold,
+            n_plus_one_count=self.n_plus_one_count,
+            n_plus_one_duration=self.n_plus_one_duration,
+            suppress_contrib=suppress_contrib,
+        )
+
+
 class Target:
     """Where a hook sends queries, and how it reports them; built once per connection/engine."""
 
@@ -162,6 +238,7 @@ class Target:
         n_plus_one_duration: float = 0.05,
         suppress_contrib: bool = False,
     ) -> None:
+        namespace = namespace_of(system, namespace)
         self.system = system
         self.namespace = namespace
         self.server = server

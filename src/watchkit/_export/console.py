@@ -35,7 +35,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
-from watchkit._internal.semconv import EVENT_NAME, HTTP_RESPONSE_STATUS_CODE
+from watchkit._internal.semconv import (
+    EVENT_NAME,
+    HTTP_RESPONSE_STATUS_CODE,
+    RESERVED_METRIC_PREFIX,
+)
+from watchkit._metrics import own_metric_names
 
 __all__ = ["ConsoleLogExporter", "ConsoleMetricExporter", "ConsoleSpanExporter"]
 
@@ -46,7 +51,8 @@ _MAX_PENDING_TRACES = 1000
 # a stream) gets its children printed in chunks instead of held forever.
 _MAX_PENDING_PER_TRACE = 2000
 _MAX_PENDING_SPANS = 10_000
-_MAX_SERIES = 25
+MAX_SERIES = 25
+"""Series the metric summary prints by default (``configure(console_max_series=...)``)."""
 # C0 and C1 control characters and DEL, shown escaped so that a value can never
 # start a new line or move the cursor on the developer's terminal.
 _CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)]}
@@ -218,34 +224,45 @@ class ConsoleLogExporter(LogRecordExporter):
 
 
 class ConsoleMetricExporter(MetricExporter):
-    """Prints a short summary of every metric series at each export."""
+    """Prints a short summary of the metric series at each export.
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    The application's metrics come first, then watchkit's own (HTTP, database,
+    cache, flow, runtime), each in the order the SDK reports them, so a
+    developer sees the business metrics however many series watchkit records;
+    past ``max_series`` one line says how many more there are.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, max_series: int = MAX_SERIES) -> None:
         super().__init__(preferred_temporality={})
         self._writer = _Writer(stream)
+        self._max_series = max_series
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        lines: list[str] = []
-        series = 0
+        own = own_metric_names()
+        application: list[tuple[Any, Any]] = []
+        watchkit: list[tuple[Any, Any]] = []
         for rm in metrics_data.resource_metrics:
             for sm in rm.scope_metrics:
                 for metric in sm.metrics:
-                    for point in metric.data.data_points:
-                        series += 1
-                        if series > _MAX_SERIES:
-                            continue
-                        labels = _pairs(point.attributes, limit=8)
-                        name = metric.name + (f"{{{labels}}}" if labels else "")
-                        lines.append(
-                            f"  {name}  {self._value(metric.data, point, metric.unit or '')}"
-                        )
-        if not lines:
+                    ours = metric.name in own or metric.name.startswith(RESERVED_METRIC_PREFIX)
+                    found = watchkit if ours else application
+                    found.extend((metric, point) for point in metric.data.data_points)
+        series = [*application, *watchkit]
+        if not series:
             return MetricExportResult.SUCCESS
-        if series > _MAX_SERIES:
-            lines.append(f"  … {series - _MAX_SERIES} more series")
-        self._writer.write([f"{_clock(None)} metrics (totals since start)", *lines])
+        lines = [f"{_clock(None)} metrics (totals since start)"]
+        for metric, point in series[: self._max_series]:
+            labels = _pairs(point.attributes, limit=8)
+            name = metric.name + (f"{{{labels}}}" if labels else "")
+            lines.append(f"  {name}  {self._value(metric.data, point, metric.unit or '')}")
+        if len(series) > self._max_series:
+            lines.append(
+                f"  … {len(series) - self._max_series} more series "
+                "(configure(console_max_series=...) shows more)"
+            )
+        self._writer.write(lines)
         return MetricExportResult.SUCCESS
 
     @staticmethod

@@ -1,43 +1,106 @@
-"""Locks that elect the one process (on a host, or across hosts) doing a job once per deployment.
+"""The one mechanism that elects the one process (on a host, or across hosts) doing a job.
 
-Two kinds, one interface (``acquire``/``renew``/``release``, ``lease``):
+Every election in watchkit goes through this module: the synthetic scheduler
+(a lock file or a Redis lease), the Redis ``INFO stats`` reader (a lock file
+per server and host), queue depth reporting (``watchkit.queue.redis_lease``)
+and the active-user counts' reporter (a Redis lease checked in the same
+script as the counts). Two kinds, one interface (``acquire``/``renew``/
+``release``/``forget``, ``held``, ``lease``, ``describe``):
 
 * :class:`FileLock`: an exclusive ``flock`` on a file. One host; the kernel
   releases it when the holder exits, even on SIGKILL, so it needs no lease.
-* :class:`RedisLock`: a key set with ``SET key token NX PX lease`` on a Redis
-  every host reaches. The holder renews it (a Lua compare-and-``PEXPIRE``) and
-  releases it (a Lua compare-and-``DEL``) only while the key still holds its
-  own random token, so a process whose lease expired can never extend or
-  delete its successor's. A holder that dies stops renewing, and the key
-  expires after ``lease`` seconds.
+* :class:`RedisLock`: a lease on a Redis key every host reaches, held by a
+  random token of this process. :meth:`RedisLock.acquire` is one Lua script:
+  it renews the key (``PEXPIRE``) if it holds our token and takes it
+  (``SET key token PX lease``) if it is free. :meth:`RedisLock.renew`
+  (compare-and-``PEXPIRE``) and :meth:`RedisLock.release` (compare-and-``DEL``)
+  act only while the key still holds our token, so a process whose lease
+  lapsed can never extend or delete its successor's. A holder that dies stops
+  renewing, and the key expires ``lease`` seconds after its last renewal.
+  When something must be read only by the holder, atomically with the
+  election, :func:`lease_script` builds one script that does both and
+  :meth:`RedisLock.acquire_with` runs it.
+
+After ``fork()`` a child never holds what its parent held (one hook, here,
+through the fork registry): a :class:`FileLock` closes its inherited
+descriptor without unlocking the parent's lock, a :class:`RedisLock` forgets
+the lease and draws a new token. The child competes like any other process.
 
 redis-py is not imported here: :class:`RedisLock` takes the application's
-client (anything with redis-py's ``set`` and ``eval``).
+client (anything with redis-py's ``eval``); callers check it is synchronous.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import inspect
 import os
 import re
 import secrets
+import socket
 import tempfile
 import time
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["FileLock", "RedisLock", "default_lock_path"]
+from watchkit._internal import fork
 
-# KEYS[1] the lock key, ARGV[1] the holder's token, ARGV[2] the lease in ms.
-_RENEW = (
+__all__ = ["FileLock", "RedisLock", "default_lock_path", "lease_script", "registered"]
+
+# KEYS[1] the lease key, ARGV[1] the holder's token, ARGV[2] the lease in ms.
+_TAKE_OR_RENEW: Final = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+elseif not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  return {0}
+end
+local out = {1}
+"""
+_RENEW: Final = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
     "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
-_RELEASE = (
+_RELEASE: Final = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
+
+
+def lease_script(body: str = "") -> str:
+    """A Lua script that takes or renews a lease and, only while holding it, runs ``body``.
+
+    The script takes the lease key as ``KEYS[1]``, the token as ``ARGV[1]``
+    and the lease in milliseconds as ``ARGV[2]`` (:meth:`RedisLock.acquire_with`
+    passes them first); ``body`` sees the rest of ``KEYS`` and ``ARGV`` and
+    appends its results to the table ``out``. The script returns ``{0}`` when
+    another process holds the lease, else ``{1, ...out}``.
+    """
+    return f"{_TAKE_OR_RENEW}{body}\nreturn out\n"
+
+
+_ACQUIRE: Final = lease_script()
+
+# Weakly: a lock nobody uses any more (a removed depth source's lease) goes away.
+_LOCKS: weakref.WeakSet[FileLock | RedisLock] = weakref.WeakSet()
+
+
+def registered() -> list[FileLock | RedisLock]:
+    """Every lock of this process that is still in use."""
+    return list(_LOCKS)
+
+
+def _after_fork_in_child() -> None:
+    for lock in list(_LOCKS):
+        lock.forget_after_fork()
+
+
+# STATE: the parent's hold is per-process state; services that compete for a
+# lock (the synthetic scheduler) restart later, in SERVICES.
+fork.at_fork(fork.STATE, "locks.forget_parents_locks", _after_fork_in_child)
 
 
 class FileLock:
@@ -49,6 +112,7 @@ class FileLock:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._fd: int | None = None
+        _LOCKS.add(self)
 
     @property
     def held(self) -> bool:
@@ -108,48 +172,32 @@ def default_lock_path(name: str) -> Path:
 
 
 class RedisLock:
-    """A lease on a Redis key, held by a random token and renewed by its holder.
+    """A lease on a Redis key, held by a random token of this process and renewed by its holder.
 
     Args:
-        client: a synchronous redis-py client (``redis.Redis``); give it a
-            ``socket_timeout`` of a second or so, since every call is made
-            from the scheduler's thread and a hung Redis would hold it.
+        client: a synchronous redis-py client (``redis.Redis``) with a
+            ``socket_timeout`` of a second or so: a hung Redis would hold the
+            caller for as long.
         key: the Redis key.
         lease: seconds the key lives without renewal (the longest a dead
             holder keeps the others waiting).
-
-    Raises:
-        ValueError: ``client`` is not a synchronous redis client.
     """
 
     def __init__(self, client: Any, key: str, lease: float) -> None:
-        for method in ("set", "eval"):
-            function = getattr(client, method, None)
-            if not callable(function):
-                raise ValueError(
-                    f"lock={client!r} is invalid: use a redis.Redis client (for a lock across "
-                    "hosts), a lock file path, or None (the default lock file)"
-                )
-            # redis.asyncio's commands are plain functions returning awaitables.
-            if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-                getattr(client, "execute_command", None)
-            ):
-                raise ValueError(
-                    f"lock={client!r} is invalid: use a synchronous redis.Redis client; the "
-                    "scheduler calls it from its own thread (redis.asyncio clients are refused)"
-                )
         self.client = client
         self.key = key
         self.lease: float | None = lease
-        self._lease_ms = max(1, round(lease * 1000))
-        self._token: str | None = None
+        self.lease_ms = max(1, round(lease * 1000))
+        self.token = _new_token()
+        self._held = False
         self.valid_until = float("-inf")
         """``time.monotonic()`` until which the lease is certainly ours."""
+        _LOCKS.add(self)
 
     @property
     def held(self) -> bool:
         """Whether this process believes it holds the lease."""
-        return self._token is not None
+        return self._held
 
     def describe(self) -> str:
         """Where the lock lives, for log lines (no password)."""
@@ -161,38 +209,62 @@ class RedisLock:
         return f"Redis lock {self.key!r}{where}"
 
     def acquire(self) -> bool:
-        """``SET key token NX PX lease``: True if this process holds the lease (new or renewed)."""
-        if self._token is not None:
-            return self.renew()
-        token = secrets.token_hex(16)
+        """Take the lease if it is free, renew it if it is ours: True if this process holds it."""
+        return self.acquire_with(self._eval) is not None
+
+    def acquire_with(
+        self,
+        script: Callable[[list[str], list[Any]], Any],
+        keys: Sequence[str] = (),
+        args: Sequence[Any] = (),
+    ) -> list[Any] | None:
+        """Run a :func:`lease_script`: its body's results if this process holds the lease, or None.
+
+        Args:
+            script: called as ``script(keys, args)`` (a redis-py registered
+                script, which runs it with ``EVALSHA``); the lease's key,
+                token and duration come first.
+            keys: the body's keys (``KEYS[2]`` on).
+            args: the body's arguments (``ARGV[3]`` on).
+        """
         sent = time.monotonic()
-        if self.client.set(self.key, token, nx=True, px=self._lease_ms):
-            self._token, self.valid_until = token, sent + self._lease_ms / 1000.0
-            return True
-        return False
+        reply = script([self.key, *keys], [self.token, self.lease_ms, *args])
+        self._held = bool(reply) and bool(int(reply[0]))
+        if not self._held:
+            return None
+        self.valid_until = sent + self.lease_ms / 1000.0
+        return list(reply[1:])
 
     def renew(self) -> bool:
         """Extend the lease if the key still holds our token; False (and forget it) if not."""
-        token = self._token
-        if token is None:
+        if not self._held:
             return False
         sent = time.monotonic()
-        if self.client.eval(_RENEW, 1, self.key, token, self._lease_ms):
-            self.valid_until = sent + self._lease_ms / 1000.0
+        if self.client.eval(_RENEW, 1, self.key, self.token, self.lease_ms):
+            self.valid_until = sent + self.lease_ms / 1000.0
             return True
-        self._token = None
+        self._held = False
         return False
 
     def forget(self) -> None:
         """Stop believing we hold the lease (it lapsed unrenewed); the key expires by itself."""
-        self._token = None
+        self._held = False
 
     def release(self) -> None:
-        """Delete the key if it still holds our token."""
-        token, self._token = self._token, None
-        if token is not None:
-            self.client.eval(_RELEASE, 1, self.key, token)
+        """Delete the key if it still holds our token (another process takes over at once)."""
+        self._held = False
+        self.client.eval(_RELEASE, 1, self.key, self.token)
 
     def forget_after_fork(self) -> None:
-        """In a forked child: the parent's token is the parent's, never the child's."""
-        self._token = None
+        """In a forked child: the parent's lease (and token) are the parent's, never the child's."""
+        self._held = False
+        self.token = _new_token()
+
+    def _eval(self, keys: list[str], args: list[Any]) -> Any:
+        return self.client.eval(_ACQUIRE, len(keys), *keys, *args)
+
+
+def _new_token() -> str:
+    # Who holds a lease is readable in the key (host and pid); the random part
+    # tells apart two leases of one process and a pid reused later.
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"

@@ -133,6 +133,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("cardinality_limit", ("WATCHKIT_CARDINALITY_LIMIT",), "2000", "whole number > 0",
            "Distinct attribute sets kept per instrument; further points go to one overflow "
            "series marked `otel.metric.overflow=true`."),
+    Option("console_max_series", ("WATCHKIT_CONSOLE_MAX_SERIES",), "25", "whole number > 0",
+           "Metric series the console exporter's summary prints, the application's metrics "
+           "first, then watchkit's; one line counts the rest."),
     Option("prometheus_port", ("WATCHKIT_PROMETHEUS_PORT",), "unset (no endpoint)",
            "port 1-65535, or 0 for no server of its own",
            "Also serve metrics for Prometheus to scrape at `http://127.0.0.1:PORT/metrics` "
@@ -202,6 +205,7 @@ class Settings:
     audit_spool_dir: str | None = None
     """None: the default directory, derived from the service name when needed."""
     prometheus_port: int | None = None
+    console_max_series: int = 25
     """None: no Prometheus endpoint; 0: a reader to mount, no server of its own."""
 
     def otlp_for(self, signal: Signal) -> OtlpSettings:
@@ -580,6 +584,7 @@ def resolve(
     trusted_proxies: Sequence[str] | int | None = None,
     audit_spool_dir: str | os.PathLike[str] | None = None,
     prometheus_port: int | None = None,
+    console_max_series: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve configure()'s parameters against the environment into :class:`Settings`.
@@ -668,6 +673,10 @@ def resolve(
     spool_dir = None if raw_spool is None else _directory(raw_spool, source)
     raw_port, source = _pick("prometheus_port", prometheus_port, ("WATCHKIT_PROMETHEUS_PORT",), env)
     port = None if raw_port is None else _port(raw_port, source)
+    raw_series, source = _pick(
+        "console_max_series", console_max_series, ("WATCHKIT_CONSOLE_MAX_SERIES",), env
+    )
+    max_series = 25 if raw_series is None else _whole_number(raw_series, source)
 
     return Settings(
         disabled=is_disabled,
@@ -688,6 +697,7 @@ def resolve(
         trusted_proxies=proxies,
         audit_spool_dir=spool_dir,
         prometheus_port=port,
+        console_max_series=max_series,
     )
 
 

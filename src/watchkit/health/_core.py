@@ -620,19 +620,14 @@ class HealthRegistry:
         return self._shutting_down
 
     # Probes --------------------------------------------------------------------
-    def _validate_probe(self, probe: object) -> Probe:
-        if probe not in PROBES:
-            raise ValueError(f"probe={probe!r} is invalid: use one of {', '.join(PROBES)}")
-        return probe
-
-    def _shutdown_report(self, probe: Probe) -> Report | None:
-        if self._shutting_down and probe in ("readyz", "startupz"):
-            return Report(probe, "fail", (), shutting_down=True)
-        return None
-
     def _begin(
         self, probe: Probe, loop: asyncio.AbstractEventLoop | None
-    ) -> list[tuple[Check, _Run | CheckResult]]:
+    ) -> Report | list[tuple[Check, _Run | CheckResult]]:
+        """Validate ``probe`` and start its checks: the report at once while shutting down."""
+        if probe not in PROBES:
+            raise ValueError(f"probe={probe!r} is invalid: use one of {', '.join(PROBES)}")
+        if self._shutting_down and probe in ("readyz", "startupz"):
+            return Report(probe, "fail", (), shutting_down=True)
         started: list[tuple[Check, _Run | CheckResult]] = []
         for check in self.checks(probe):
             if check.interval is not None:
@@ -644,56 +639,48 @@ class HealthRegistry:
         return started
 
     @staticmethod
-    def _finish(started: list[tuple[Check, _Run | CheckResult]]) -> list[CheckResult]:
-        results = []
-        for check, item in started:
-            results.append(item if isinstance(item, CheckResult) else check._settle(item))
-        return results
+    def _finish(probe: Probe, started: list[tuple[Check, _Run | CheckResult]]) -> Report:
+        """The report, once every run is done or past its deadline (late ones time out)."""
+        results = [
+            item if isinstance(item, CheckResult) else check._settle(item)
+            for check, item in started
+        ]
+        return Report(probe, _aggregate(results), tuple(results))
+
+    @staticmethod
+    def _budget(waiting: Iterable[_Run]) -> float:
+        """Seconds until the first deadline of the runs still waited for."""
+        return min(run.deadline for run in waiting) - time.monotonic()
 
     async def run(self, probe: Probe = "healthz") -> Report:
         """Run the checks of ``probe`` concurrently on the running event loop."""
-        probe = self._validate_probe(probe)
-        early = self._shutdown_report(probe)
-        if early is not None:
-            return early
         started = self._begin(probe, asyncio.get_running_loop())
+        if isinstance(started, Report):
+            return started
         waiting = {
             asyncio.wrap_future(item.future): item for _, item in started if isinstance(item, _Run)
         }
-        while waiting:
-            # Wait until every run is done or past its own deadline.
-            budget = min(run.deadline for run in waiting.values()) - time.monotonic()
-            if budget <= 0:
-                break
+        while waiting and (budget := self._budget(waiting.values())) > 0:
             done, _ = await asyncio.wait(
                 waiting, timeout=budget, return_when=asyncio.FIRST_COMPLETED
             )
-            for future in done:
-                del waiting[future]
             now = time.monotonic()
-            waiting = {f: run for f, run in waiting.items() if run.deadline > now}
-        results = self._finish(started)
-        return Report(probe, _aggregate(results), tuple(results))
+            waiting = {f: run for f, run in waiting.items() if f not in done and run.deadline > now}
+        return self._finish(probe, started)
 
     def run_sync(self, probe: Probe = "healthz") -> Report:
         """Run the checks of ``probe`` concurrently from synchronous code (WSGI, Django)."""
-        probe = self._validate_probe(probe)
-        early = self._shutdown_report(probe)
-        if early is not None:
-            return early
         started = self._begin(probe, None)
+        if isinstance(started, Report):
+            return started
         waiting = {item.future: item for _, item in started if isinstance(item, _Run)}
-        while waiting:
-            budget = min(run.deadline for run in waiting.values()) - time.monotonic()
-            if budget <= 0:
-                break
+        while waiting and (budget := self._budget(waiting.values())) > 0:
             done, _ = concurrent.futures.wait(
                 waiting, timeout=budget, return_when=concurrent.futures.FIRST_COMPLETED
             )
             now = time.monotonic()
             waiting = {f: run for f, run in waiting.items() if f not in done and run.deadline > now}
-        results = self._finish(started)
-        return Report(probe, _aggregate(results), tuple(results))
+        return self._finish(probe, started)
 
     # Background scheduler --------------------------------------------------------
     def _ensure_scheduler(self) -> None:

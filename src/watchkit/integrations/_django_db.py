@@ -69,10 +69,9 @@ def _target(connection: Any) -> Target:
     vendor = getattr(connection, "vendor", "") or ""
     system = _SYSTEMS.get(vendor, DB_SYSTEM_OTHER_SQL)
     name = settings.get("NAME")
-    namespace: str | None = None
-    if isinstance(name, str) and name:
-        # A SQLite file path says where the disk is, not which database: its name is enough.
-        namespace = os.path.basename(name) if system == "sqlite" else name
+    if isinstance(name, os.PathLike):  # Django's default: BASE_DIR / "db.sqlite3"
+        name = os.fspath(name)
+    namespace = name if isinstance(name, str) else None  # Target keeps a SQLite file's name
     host = settings.get("HOST") or None
     if isinstance(host, str) and host.startswith("/"):  # a Unix socket directory
         host = None

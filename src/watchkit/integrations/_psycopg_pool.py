@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from watchkit._db import _pools
 from watchkit._db._dbapi import target_for, wrap
-from watchkit._db._record import Target
+from watchkit._db._record import QueryOptions, Target
 
 __all__ = ["instrument_pool"]
 
@@ -47,14 +47,14 @@ class _Queries:
 
     __slots__ = ("options", "target")
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: QueryOptions) -> None:
         self.options = options
         self.target: Target | None = None
 
     def wrap(self, connection: Any) -> Any:
         target = self.target
         if target is None:
-            target = self.target = target_for(connection, **self.options)
+            target = self.target = target_for(connection, self.options)
         return wrap(connection, target)
 
 
@@ -62,7 +62,7 @@ def _unwrap(connection: Any) -> Any:
     return getattr(connection, "__wrapped__", connection)
 
 
-def instrument_pool(pool: Any, *, name: str | None, queries: bool, **options: Any) -> Any:
+def instrument_pool(pool: Any, options: QueryOptions, *, name: str | None, queries: bool) -> Any:
     """Report ``pool`` (and, with ``queries``, its connections' queries); idempotent."""
     if not isinstance(pool, (ConnectionPool, AsyncConnectionPool)):
         raise TypeError(

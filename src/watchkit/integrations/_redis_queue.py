@@ -8,23 +8,22 @@ backlog (danihodovic/celery-exporter#272). A missing key is an empty queue
 (Redis deletes empty lists). The lengths of one collection are read in one
 pipeline round trip.
 
-Lease: a key in the same Redis (``SET key token NX PX ttl``, renewed by its
-holder at each collection through one Lua script), so one process among every
-worker and host reports, and another takes over within ``ttl`` when it exits.
+Lease: a :class:`~watchkit._internal.locks.RedisLock` on a key in the same
+Redis, taken or renewed at each collection in one round trip, so one process
+among every worker and host reports, and another takes over within ``ttl``
+when it exits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import redis
 
-from watchkit._internal import fork, semconv
+from watchkit._internal import locks, semconv
+from watchkit._internal.locks import RedisLock
 from watchkit._queue import Collect, Depth, add_depth_source
 
 __all__ = ["DEFAULT_PRIORITY_STEPS", "DEFAULT_SEPARATOR", "Lease", "client_for", "list_depth"]
@@ -34,26 +33,6 @@ DEFAULT_PRIORITY_STEPS: Final = (0, 3, 6, 9)
 DEFAULT_SEPARATOR: Final = "\x06\x16"
 """kombu's Redis transport default ``sep`` between queue name and priority."""
 _TIMEOUT: Final = 2.0
-
-# Renew the lease if this process holds it, take it if nobody does.
-_ACQUIRE: Final = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-_RELEASE: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 def client_for(target: Any) -> Any:
@@ -71,54 +50,33 @@ def client_for(target: Any) -> Any:
     return target
 
 
-class Lease:
+class Lease(RedisLock):
     """Whether this process is the one that reports (call it: True or False).
 
-    The token is renewed after a fork, so a child never believes it holds its
-    parent's lease.
+    A :class:`~watchkit._internal.locks.RedisLock` on ``watchkit:lease:<name>``:
+    each call takes the lease if it is free or renews it if it is ours, in one
+    round trip. A forked child never believes it holds its parent's lease.
     """
 
     def __init__(self, client: Any, name: str, ttl: float) -> None:
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
             raise ValueError(f"ttl must be a number of seconds > 0, got {ttl!r}")
-        self.client = client
-        self.key = f"watchkit:lease:{name}"
-        self.ttl_ms = max(1, int(ttl * 1000))
-        self.token = self._new_token()
-        _LEASES.add(self)
-
-    @staticmethod
-    def _new_token() -> str:
-        return f"{os.getpid()}-{uuid.uuid4().hex}"
+        super().__init__(client, f"watchkit:lease:{name}", ttl)
 
     def __call__(self) -> bool:
-        return bool(self.client.eval(_ACQUIRE, 1, self.key, self.token, self.ttl_ms))
+        return self.acquire()
 
     def release(self) -> None:
         """Give the lease up now (a process about to exit), so another takes over at once."""
         with contextlib.suppress(redis.RedisError):  # else it expires on its own
-            self.client.eval(_RELEASE, 1, self.key, self.token)
-
-    def after_fork(self) -> None:
-        self.token = self._new_token()
-
-
-# Weakly: a lease whose depth source was removed is gone with it.
-_LEASES: weakref.WeakSet[Lease] = weakref.WeakSet()
-
-
-def _after_fork() -> None:
-    for lease in list(_LEASES):
-        lease.after_fork()
-
-
-fork.at_fork(fork.STATE, "queue.leases", _after_fork)
+            super().release()
 
 
 def release_leases() -> None:
-    """Release every lease this process holds (before it exits)."""
-    for lease in list(_LEASES):
-        lease.release()
+    """Release every queue lease this process holds (before it exits)."""
+    for lock in locks.registered():
+        if isinstance(lock, Lease):
+            lock.release()
 
 
 def _keys(queue: str, prefix: str, separator: str, priority_steps: Sequence[int]) -> list[str]:

@@ -18,9 +18,7 @@ the server for a second rather than wait for its timeout again.
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +26,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from watchkit._internal.locks import RedisLock, lease_script
 from watchkit._security.store import StoreErrors, StoreUnavailable, hash_text
 
 __all__ = ["RedisActiveUsersStore", "RedisLoginStore", "client_from"]
@@ -106,22 +105,14 @@ end
 return 1
 """
 
-# Hold (or take over) the reporter lease, and if this process holds it, count.
-_COLLECT_SCRIPT = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-elseif not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  return {0}
-end
-local out = {1}
+# Only the holder of the reporter lease counts (atomic with the election).
+_COLLECT_SCRIPT = lease_script(
+    """
 for i = 2, #KEYS do
   out[#out + 1] = redis.call('PFCOUNT', KEYS[i])
 end
-return out
 """
+)
 
 
 def client_from(store: object, timeout: float) -> Any:
@@ -226,13 +217,14 @@ class RedisActiveUsersStore(_RedisStore):
 
     shared = True
 
-    def __init__(self, client: Any, errors: StoreErrors, *, feature: str) -> None:
+    def __init__(
+        self, client: Any, errors: StoreErrors, *, feature: str, report_lease: float
+    ) -> None:
         super().__init__(client, errors)
         self.prefix = f"watchkit:users:{feature}:"
         self.add_script = client.register_script(_ADD_SCRIPT)
         self.collect_script = client.register_script(_COLLECT_SCRIPT)
-        self._token_pid = 0
-        self._token = ""
+        self.reporter = RedisLock(client, self.prefix + "reporter", report_lease)
 
     def add(self, element: str, buckets: Sequence[tuple[str, int]]) -> None:
         """Add ``element`` to each ``(bucket name, expire-at unix time)``."""
@@ -244,16 +236,8 @@ class RedisActiveUsersStore(_RedisStore):
         """The estimated distinct count of ``bucket``."""
         return int(self._run(lambda: self.client.pfcount(self.prefix + bucket)))
 
-    def collect(self, buckets: Sequence[str], lease: float) -> list[int] | None:
+    def collect(self, buckets: Sequence[str]) -> list[int] | None:
         """The counts of ``buckets`` if this process holds the reporter lease, else None."""
-        pid = os.getpid()
-        if pid != self._token_pid:  # a forked child is a reporter of its own
-            self._token_pid = pid
-            self._token = f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}"
-        keys = [self.prefix + "reporter", *(self.prefix + bucket for bucket in buckets)]
-        reply = self._run(
-            lambda: self.collect_script(keys, [self._token, max(1, round(lease * 1000))])
-        )
-        if not reply or not int(reply[0]):
-            return None
-        return [int(n) for n in reply[1:]]
+        keys = [self.prefix + bucket for bucket in buckets]
+        reply = self._run(lambda: self.reporter.acquire_with(self.collect_script, keys))
+        return None if reply is None else [int(n) for n in reply]

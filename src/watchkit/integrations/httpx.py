@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import wrapt
 
-from watchkit._outgoing import begin_call
+from watchkit._outgoing import restore, send, send_async
 
 __all__ = ["install", "uninstall"]
 
@@ -21,31 +21,15 @@ _installed = False
 def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request: httpx.Request = args[0] if args else kwargs["request"]
     url = request.url
-    call = begin_call(request.method, url.host, url.port, request.headers)
-    if call is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as error:
-        call.finish(None, error)
-        raise
-    call.finish(response.status_code)
-    return response
+    return send(wrapped, args, kwargs, request.method, url.host, url.port, request.headers)
 
 
 async def _asend(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request: httpx.Request = args[0] if args else kwargs["request"]
     url = request.url
-    call = begin_call(request.method, url.host, url.port, request.headers)
-    if call is None:
-        return await wrapped(*args, **kwargs)
-    try:
-        response = await wrapped(*args, **kwargs)
-    except BaseException as error:
-        call.finish(None, error)
-        raise
-    call.finish(response.status_code)
-    return response
+    return await send_async(
+        wrapped, args, kwargs, request.method, url.host, url.port, request.headers
+    )
 
 
 def install() -> None:
@@ -63,10 +47,6 @@ def uninstall() -> None:
     global _installed
     if not _installed:
         return
-    wrapper = httpx.Client.__dict__["send"]
-    if isinstance(wrapper, wrapt.FunctionWrapper):
-        httpx.Client.send = wrapper.__wrapped__  # type: ignore[method-assign]
-    wrapper = httpx.AsyncClient.__dict__["send"]
-    if isinstance(wrapper, wrapt.FunctionWrapper):
-        httpx.AsyncClient.send = wrapper.__wrapped__  # type: ignore[method-assign]
+    restore(httpx.Client, "send")
+    restore(httpx.AsyncClient, "send")
     _installed = False

@@ -27,7 +27,6 @@ from typing import Any, Final
 import redis
 
 from watchkit._cache import ERROR, HIT, MISS, record_operation
-from watchkit._internal import fork
 from watchkit._internal.locks import FileLock
 from watchkit._internal.semconv import (
     CACHE_SERVER,
@@ -153,13 +152,9 @@ class _Servers:
                 readings.append((float(stats[field]), attributes))
         return readings
 
-    def after_fork(self) -> None:
-        for _, _, lock in self.clients:
-            lock.forget_after_fork()
 
-
+# A forked child forgets the parent's locks through locks.py's own fork hook.
 _SERVERS = _Servers()
-fork.at_fork(fork.STATE, "cache.redis_stats_locks", _SERVERS.after_fork)
 
 
 def _reader(field: str) -> Callable[[], list[tuple[float, dict[str, str]]]]:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import requests
 import wrapt
 
-from watchkit._outgoing import begin_call
+from watchkit._outgoing import restore, send
 
 __all__ = ["install", "uninstall"]
 
@@ -18,16 +18,8 @@ _installed = False
 def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request: requests.PreparedRequest = args[0] if args else kwargs["request"]
     parts = urlsplit(request.url or "")
-    call = begin_call(request.method or "GET", parts.hostname or "", parts.port, request.headers)
-    if call is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as error:
-        call.finish(None, error)
-        raise
-    call.finish(response.status_code)
-    return response
+    method = request.method or "GET"
+    return send(wrapped, args, kwargs, method, parts.hostname or "", parts.port, request.headers)
 
 
 def install() -> None:
@@ -44,7 +36,5 @@ def uninstall() -> None:
     global _installed
     if not _installed:
         return
-    wrapper = requests.Session.__dict__["send"]
-    if isinstance(wrapper, wrapt.FunctionWrapper):
-        requests.Session.send = wrapper.__wrapped__  # type: ignore[method-assign]
+    restore(requests.Session, "send")
     _installed = False

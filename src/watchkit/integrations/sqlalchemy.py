@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
 from watchkit._db import _pools
-from watchkit._db._record import Operation, Target, begin, warn_once
+from watchkit._db._record import Operation, QueryOptions, begin, warn_once
 from watchkit._internal.semconv import DB_SYSTEM_OTHER_SQL
 
 __all__ = ["instrument_engine"]
@@ -80,18 +80,7 @@ def _wrap_pool(engine: Engine, name: str) -> None:
     setattr(pool, _MARK, True)
 
 
-def instrument_engine(
-    engine: Any,
-    *,
-    system: str | None,
-    namespace: str | None,
-    server_address: str | None,
-    server_port: int | None,
-    pool_name: str | None,
-    slow_query_threshold: float,
-    n_plus_one_count: int,
-    n_plus_one_duration: float,
-) -> Any:
+def instrument_engine(engine: Any, options: QueryOptions, *, pool_name: str | None) -> Any:
     """Listen to ``engine``'s events (idempotent); return ``engine``."""
     sync_engine: Engine = getattr(engine, "sync_engine", engine)
     if not isinstance(sync_engine, Engine):
@@ -109,15 +98,12 @@ def instrument_engine(
             "SQLAlchemy instrumentation; watchkit records its queries and switches the "
             "contrib spans off for them (to avoid duplicates, uninstrument the contrib one)",
         )
-    target = Target(
-        system or _SYSTEMS.get(url.get_backend_name(), DB_SYSTEM_OTHER_SQL),
-        namespace=namespace or url.database or None,
-        server=server_address or url.host or None,
-        port=server_port or url.port or None,
-        slow_query_threshold=slow_query_threshold,
-        n_plus_one_count=n_plus_one_count,
-        n_plus_one_duration=n_plus_one_duration,
-        suppress_contrib=contrib,
+    target = options.target(
+        _SYSTEMS.get(url.get_backend_name(), DB_SYSTEM_OTHER_SQL),
+        options.namespace or url.database or None,
+        options.server_address or url.host or None,
+        options.server_port or url.port or None,
+        contrib,
     )
 
     def before(

@@ -106,6 +106,8 @@ def threshold(
     metric: str | None = None,
     selector: Mapping[str, str] | None = None,
     queue: str | None = None,
+    instrument: str | None = None,
+    unit: str | None = None,
     team: str | None = None,
     runbook_url: str | None = None,
     dashboard_url: str | None = None,
@@ -136,12 +138,19 @@ def threshold(
         route: only this ``http.route`` (latency and error_ratio).
         limit: for ``memory``: the memory limit (bytes or ``"512MiB"``).
         metric: for ``kind="metric"``: the watched metric's OpenTelemetry name,
-            e.g. ``"watchkit.flow.active"``; gauges are compared as they are,
+            watchkit's (``"watchkit.flow.active"``) or your own (``"payments.failed"``,
+            with ``instrument`` and ``unit``); gauges are compared as they are,
             counters as a rate per second over ``window``, histograms by ``quantile``.
         selector: for ``kind="metric"``: attribute values the series must have,
             e.g. ``{"flow.name": "checkout"}``.
         queue: for the queue kinds: only this ``messaging.destination.name``
             (default: every queue of the service, one alert per queue).
+        instrument: for ``kind="metric"`` on your own metric: what it was
+            defined with, ``"counter"``, ``"up_down_counter"``, ``"gauge"`` or
+            ``"histogram"`` (it decides the Prometheus name and the reading).
+        unit: for ``kind="metric"`` on your own metric: its unit as defined
+            (``"{payment}"``, ``"s"``; default none), which the Prometheus name
+            carries as a suffix (``s`` -> ``_seconds``).
         team: ``team`` label.
         runbook_url: ``runbook_url`` annotation.
         dashboard_url: ``dashboard_url`` annotation.

@@ -62,6 +62,10 @@ _RESERVED_LABELS: Final = frozenset({"severity", "slo", "service_name", "alertna
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
+# OpenTelemetry API specification, "Instrument name syntax" (as watchkit.counter checks).
+_METRIC_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,254}")
+
+
 def _fail(where: str, value: object, accepted: str) -> ConfigError:
     return ConfigError(f"{where} = {value!r} is not accepted; use {accepted}")
 
@@ -289,6 +293,9 @@ class Threshold:
         metric: for ``metric``: the OpenTelemetry metric name.
         selector: for ``metric``: attribute values the series must have.
         queue: restrict the queue kinds to one ``messaging.destination.name``.
+        instrument: for ``metric`` on your own metric: ``counter``,
+            ``up_down_counter``, ``gauge`` or ``histogram`` (None for watchkit's).
+        unit: for ``metric`` on your own metric: its UCUM unit (``""`` if none).
     """
 
     __module__ = "watchkit.ops"
@@ -306,6 +313,8 @@ class Threshold:
     metric: str | None = None
     selector: Mapping[str, str] = field(default_factory=dict)
     queue: str | None = None
+    instrument: str | None = None
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -460,6 +469,7 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
     where = f"thresholds[{index}]."
     _known(spec, where, {"name", "kind", "warning", "critical", "for", "quantile", "window",
                          "route", "limit", "metric", "selector", "queue", "team",
+                         "instrument", "unit",
                          "runbook_url", "dashboard_url", "summary", "description",
                          "labels"})  # fmt: skip
     if "name" not in spec:
@@ -521,6 +531,7 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
             f"{where}queue is only accepted for kinds " + ", ".join(repr(k) for k in QUEUE_KINDS)
         )
     metric, selector = _metric_fields(spec, where, kind)
+    instrument, unit = _own_metric_fields(spec, where, metric)
     # 10 minutes for job failures, as the Celery mixin's CeleryTaskHighFailRate:
     # jobs are rarer than requests, so a shorter window is mostly noise.
     default_window = {"brute_force": "10m", "synthetic": "15m",
@@ -539,7 +550,52 @@ def build_threshold(index: int, spec: Mapping[str, Any], buckets: Sequence[float
         metric=metric,
         selector=selector,
         queue=_text(spec.get("queue"), f"{where}queue"),
+        instrument=instrument,
+        unit=unit,
     )
+
+
+USER_INSTRUMENTS: Final = ("counter", "up_down_counter", "gauge", "histogram")
+"""What ``instrument=`` accepts for a threshold on the application's own metric."""
+
+
+def _own_metric_fields(
+    spec: Mapping[str, Any], where: str, metric: str | None
+) -> tuple[str | None, str]:
+    """``instrument`` and ``unit`` of a threshold on the application's own metric."""
+    from watchkit.ops._promnames import THRESHOLD_METRICS
+
+    instrument, unit = spec.get("instrument"), spec.get("unit")
+    if metric is None or metric in THRESHOLD_METRICS:
+        for key, value in (("instrument", instrument), ("unit", unit)):
+            if value is not None:
+                why = (
+                    "for kind 'metric'"
+                    if metric is None
+                    else "for your own metrics (watchkit knows its metric's instrument and unit)"
+                )
+                raise ConfigError(f"{where}{key} is only accepted {why}")
+        return None, ""
+    if instrument is None:
+        raise ConfigError(
+            f"{where}instrument is required for your own metric {metric!r}: use the instrument "
+            "it was defined with ("
+            + ", ".join(repr(i) for i in USER_INSTRUMENTS)
+            + "), with its unit=; or name one of watchkit's metrics: "
+            + ", ".join(sorted(THRESHOLD_METRICS))
+        )
+    if instrument not in USER_INSTRUMENTS:
+        raise _fail(
+            f"{where}instrument",
+            instrument,
+            "the instrument the metric was defined with: "
+            + ", ".join(repr(i) for i in USER_INSTRUMENTS),
+        )
+    if unit is None:
+        unit = ""
+    if not isinstance(unit, str) or re.fullmatch(r"[\x20-\x7e]{0,63}", unit) is None:
+        raise _fail(f"{where}unit", unit, "the metric's UCUM unit, e.g. '{payment}', 's', 'By'")
+    return instrument, unit
 
 
 def _metric_fields(
@@ -554,8 +610,17 @@ def _metric_fields(
             if spec.get(key):
                 raise ConfigError(f"{where}{key} is only accepted for kind 'metric'")
         return None, {}
-    if metric not in THRESHOLD_METRICS:
-        raise _fail(f"{where}metric", metric, "one of: " + ", ".join(sorted(THRESHOLD_METRICS)))
+    if metric not in THRESHOLD_METRICS and (
+        not isinstance(metric, str)
+        or _METRIC_NAME.fullmatch(metric) is None
+        or metric.lower().startswith(semconv.RESERVED_METRIC_PREFIX)
+    ):
+        raise _fail(
+            f"{where}metric",
+            metric,
+            "your own metric's name (with instrument= and unit=) or one of watchkit's: "
+            + ", ".join(sorted(THRESHOLD_METRICS)),
+        )
     if not isinstance(selector, Mapping) or not all(
         isinstance(k, str) and k and isinstance(v, str) for k, v in selector.items()
     ):

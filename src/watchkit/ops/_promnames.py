@@ -67,6 +67,19 @@ def gauge(name: str, unit: str) -> str:
     return _base(name, unit)
 
 
+def user_metric(name: str, instrument: str, unit: str) -> tuple[str, str]:
+    """``(series, reading)`` of an application's metric, as :data:`THRESHOLD_METRICS` gives.
+
+    ``instrument`` is what it was defined with (``counter``, ``up_down_counter``,
+    ``gauge``, ``histogram``): an up-down counter is read as a gauge.
+    """
+    if instrument == "counter":
+        return counter(name, unit), "counter"
+    if instrument == "histogram":
+        return histogram(name, unit), "histogram"
+    return gauge(name, unit), "gauge"
+
+
 def le_matcher(bound: float) -> str:
     """A ``le`` matcher that finds the bucket on Prometheus 2 and 3 alike.
 

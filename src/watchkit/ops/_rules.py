@@ -386,7 +386,10 @@ def _metric_expr(
     service: Service, threshold: Threshold, value: float, window: str
 ) -> tuple[str, str]:
     assert threshold.metric is not None
-    series, reading = names.THRESHOLD_METRICS[threshold.metric]
+    if threshold.instrument is None:
+        series, reading = names.THRESHOLD_METRICS[threshold.metric]
+    else:
+        series, reading = names.user_metric(threshold.metric, threshold.instrument, threshold.unit)
     matchers = [f'{names.label(k)}="{_escape(v)}"' for k, v in threshold.selector.items()]
     sel, by = selector(service, *matchers), names.LABEL_SERVICE
     if reading == "gauge":

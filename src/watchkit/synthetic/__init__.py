@@ -21,6 +21,7 @@ httpx is needed (``pip install httpx``).
 
 from __future__ import annotations
 
+from watchkit.synthetic._context import is_synthetic
 from watchkit.synthetic._journey import (
     Journey,
     JourneyDefinition,
@@ -43,6 +44,7 @@ __all__ = [
     "Scheduler",
     "StepFailed",
     "StepResult",
+    "is_synthetic",
     "journey",
     "journeys",
     "run",

@@ -9,10 +9,11 @@ holds a lock; the others retry and take over when the holder is gone:
   kernel releases it when the holder exits, even on SIGKILL, and a waiting
   process takes over within ``takeover`` seconds;
 * with ``lock=redis.Redis(...)`` a lease on the key
-  ``watchkit:synthetic:<name>`` (``SET NX PX``, renewed every ``takeover / 3``
-  seconds): one process across **all hosts** that reach that Redis. A holder
-  that dies stops renewing; the key expires ``takeover`` seconds after its last
-  renewal, and a waiting process (retrying every ``takeover / 3`` s) takes over.
+  ``watchkit:synthetic:<name>`` (a ``RedisLock`` of ``_internal/locks.py``,
+  renewed every ``takeover / 3`` seconds): one process across **all hosts**
+  that reach that Redis. A holder that dies stops renewing; the key expires
+  ``takeover`` seconds after its last renewal, and a waiting process
+  (retrying every ``takeover / 3`` s) takes over.
 
 When the lock cannot be reached (Redis down, lock file not writable) journeys
 are **skipped** in processes that do not hold it, with one warning a minute and
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import threading
@@ -69,7 +71,26 @@ def _lock_for(lock: Any, lock_path: Any, name: str, takeover: float) -> FileLock
         )
     if isinstance(lock, (str, os.PathLike)):
         return FileLock(lock)
+    _check_redis_client(lock)
     return RedisLock(lock, f"watchkit:synthetic:{name}", takeover)
+
+
+def _check_redis_client(client: Any) -> None:
+    for method in ("set", "eval"):
+        function = getattr(client, method, None)
+        if not callable(function):
+            raise ValueError(
+                f"lock={client!r} is invalid: use a redis.Redis client (for a lock across "
+                "hosts), a lock file path, or None (the default lock file)"
+            )
+        # redis.asyncio's commands are plain functions returning awaitables.
+        if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+            getattr(client, "execute_command", None)
+        ):
+            raise ValueError(
+                f"lock={client!r} is invalid: use a synchronous redis.Redis client; the "
+                "scheduler calls it from its own thread (redis.asyncio clients are refused)"
+            )
 
 
 class Scheduler:
@@ -302,7 +323,7 @@ class Scheduler:
             await asyncio.sleep(max(0.01, min(due.values(), default=60.0) - time.monotonic()))
 
     def _after_fork_in_child(self) -> None:
-        self.lock.forget_after_fork()
+        # The lock already forgot the parent's hold (locks.py's fork hook runs first).
         self._stop = threading.Event()
         self._notify = None
         self._active = False

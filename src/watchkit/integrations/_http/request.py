@@ -46,6 +46,7 @@ from watchkit.integrations._http.instruments import (
 from watchkit.integrations._http.notices import warn_once
 from watchkit.integrations._http.options import HttpConfig
 from watchkit.integrations._http.parsing import request_id_from
+from watchkit.synthetic._context import mark_synthetic
 
 __all__ = ["ServerRequest", "start"]
 
@@ -122,6 +123,8 @@ class ServerRequest:
         if self.route is not None:
             values[semconv.LOG_HTTP_ROUTE] = self.route
         self.log_tokens.extend(structlog.contextvars.bind_contextvars(**values).values())
+        if self.synthetic:  # reset with the log fields at exit()
+            self.log_tokens.append(mark_synthetic())
         span = self.span
         if span is not None:
             self.context_token = otel_context.attach(trace.set_span_in_context(span, self.parent))
