@@ -584,3 +584,19 @@ def test_handler_before_configure_redacts(capsys) -> None:
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert "1111 1111" not in out
+
+
+def test_console_lines_before_configure_are_redacted() -> None:
+    """The console shape before configure() is redacted too."""
+    from tests.helpers import run_python
+
+    result = run_python(
+        f"""
+        import watchkit
+        watchkit.get_logger("payments").info("charge", card={_CARD!r}, token="tok_live_abc123")
+        """,
+        env={"WATCHKIT_LOG_FORMAT": "console"},
+    )
+    out = result.stdout + result.stderr
+    assert "charge" in result.stdout and "[REDACTED]" in result.stdout
+    assert "1111" not in out and "tok_live_abc123" not in out
