@@ -46,6 +46,7 @@ from watchkit._internal.semconv import (
     SERVICE_PEER_NAME,
     UNIT_SECONDS,
 )
+from watchkit._internal.suppression import PLAIN_KEY
 from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 
@@ -268,10 +269,12 @@ def begin_call(method: str, host: str, port: int | None, headers: Any) -> Call |
     """Start recording a request; inject trace context into ``headers`` where the host allows.
 
     None (and nothing recorded) while instrumentation is suppressed: inside an
-    SDK export, or inside another recorded call (a client calling a client).
+    SDK export, inside another recorded call (a client calling a client), or in
+    watchkit's own calls (health probes, synthetic steps; see
+    :mod:`watchkit._internal.suppression`).
     """
     try:
-        if _get_value(_SUPPRESS) or _get_value(_SUPPRESS_HTTP):
+        if _get_value(_SUPPRESS) or _get_value(_SUPPRESS_HTTP) or _get_value(PLAIN_KEY):
             return None
         route = _hosts.route(host, port)
         call = Call()

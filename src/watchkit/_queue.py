@@ -42,8 +42,10 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from watchkit._internal import semconv
+from watchkit._internal.errors import exception_type, safe_str
 from watchkit._internal.guard import internal_logger, report
 from watchkit._internal.scopes import SyncScope
+from watchkit._internal.suppression import own_calls
 from watchkit._internal.wrapping import instrument, unwrap_descriptor
 from watchkit._metrics import Counter, Histogram, ObservableGauge, attributes_key, record
 from watchkit._tracing import TRACER, error_type, record_error
@@ -836,7 +838,8 @@ class _Depths:
         self.sources: list[Depth] = []
         self.lock = threading.Lock()
         self.gauge: ObservableGauge | None = None
-        self.warned: set[str] = set()
+        # Queue name -> monotonic time of its last warning.
+        self.warned: dict[str, float] = {}
 
     def add(self, source: Depth) -> None:
         with self.lock:
@@ -854,25 +857,44 @@ class _Depths:
         with self.lock:
             if source in self.sources:
                 self.sources.remove(source)
+            if all(other.name != source.name for other in self.sources):
+                self.warned.pop(source.name, None)
 
     def read(self) -> list[tuple[float, Mapping[str, AttributeValue]]]:
         readings: list[tuple[float, Mapping[str, AttributeValue]]] = []
         for source in list(self.sources):
             try:
-                readings.extend(source.read())
-            except Exception:
+                # A depth read (LLEN, SELECT count(*)) is watchkit's own call, made
+                # at every collection: not the application's database or Redis traffic.
+                with own_calls():
+                    readings.extend(source.read())
+            except Exception as error:
                 # One broken source (an unreachable Redis) must not hide the others.
-                if source.name not in self.warned:
-                    self.warned.add(source.name)
-                    internal_logger.warning(
-                        "watchkit: reading the depth of queue %r failed; it is left out "
-                        "until it works again (further failures are not logged)",
-                        source.name,
-                        exc_info=True,
-                    )
+                self._warn(source.name, error)
         return readings
 
+    def _warn(self, name: str, error: Exception) -> None:
+        """One short warning a minute per queue; the traceback only at debug level.
 
+        A Redis that goes away (at every shutdown of a deployment) fails in every
+        process at every collection: a traceback each time says nothing new.
+        """
+        now = time.monotonic()
+        last = self.warned.get(name)
+        if last is not None and now - last < _WARN_INTERVAL:
+            return
+        self.warned[name] = now
+        internal_logger.warning(
+            "watchkit: reading the depth of queue %r failed (%s: %s); it is left out of "
+            "watchkit.queue.depth while it fails (logged at most once a minute)",
+            name,
+            exception_type(error),
+            safe_str(error),
+        )
+        internal_logger.debug("watchkit: reading the depth of queue %r failed", name, exc_info=True)
+
+
+_WARN_INTERVAL: Final = 60.0
 _DEPTHS = _Depths()
 
 

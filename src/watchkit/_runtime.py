@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from watchkit._internal import fork
+from watchkit._internal.filesystem import filesystem_usage
 from watchkit._internal.semconv import (
     CPU_MODE,
     CPYTHON_GC_COLLECTED_OBJECTS,
@@ -297,18 +298,22 @@ def _filesystem(kind: str) -> Reading:
     readings: list[tuple[float, Attributes]] = []
     for path in SWITCH.paths:
         try:
-            st = os.statvfs(path)
+            usage = filesystem_usage(path)
         except OSError:
             continue
-        free = st.f_bavail * st.f_frsize  # what unprivileged writers can still use
-        reserved = (st.f_bfree - st.f_bavail) * st.f_frsize
-        used = (st.f_blocks - st.f_bfree) * st.f_frsize
-        total = used + free + reserved
-        for state, value in (("used", used), ("free", free), ("reserved", reserved)):
-            attributes = {SYSTEM_FILESYSTEM_MOUNTPOINT: path, SYSTEM_FILESYSTEM_STATE: state}
-            readings.append(
-                (value if kind == "usage" else value / total if total else 0.0, attributes)
-            )
+        mountpoint = {SYSTEM_FILESYSTEM_MOUNTPOINT: path}
+        if kind == "usage":
+            for state, value in (
+                ("used", usage.used),
+                ("free", usage.available),  # what unprivileged writers can still use
+                ("reserved", usage.reserved),
+            ):
+                readings.append((value, {**mountpoint, SYSTEM_FILESYSTEM_STATE: state}))
+        else:
+            # used / (used + available), as df: reserved blocks count on neither side.
+            fraction = usage.utilization
+            readings.append((fraction, {**mountpoint, SYSTEM_FILESYSTEM_STATE: "used"}))
+            readings.append((1.0 - fraction, {**mountpoint, SYSTEM_FILESYSTEM_STATE: "free"}))
     return readings
 
 

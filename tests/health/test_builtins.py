@@ -73,6 +73,24 @@ def test_sql_check_on_sqlite_factory_and_sqlalchemy_engine(registry, tmp_path):
         health.sql("sqlite:///x")
 
 
+def test_sql_probe_is_not_recorded_as_database_traffic(registry, tmp_path, telemetry):
+    """health.sql on an instrumented engine and connect function: no span, no duration point."""
+    import watchkit.db
+
+    path = tmp_path / "app.db"
+    engine = watchkit.db.instrument_sqlalchemy(sqlalchemy.create_engine(f"sqlite:///{path}"))
+    connect = watchkit.db.wrap_connect(functools.partial(sqlite3.connect, path))
+    registry.add("engine", health.sql(engine))
+    registry.add("sqlite", health.sql(connect))
+    assert registry.run_sync("readyz").status == "pass"
+    assert telemetry.metric_points("db.client.operation.duration") == []
+    assert [s.name for s in telemetry.spans() if s.kind.name == "CLIENT"] == []
+    with engine.connect() as connection:  # the application's own query is still recorded
+        connection.exec_driver_sql("SELECT 1").scalar()
+    assert len(telemetry.metric_points("db.client.operation.duration")) == 1
+    engine.dispose()
+
+
 def test_redis_ping_sync(registry, redis_server):  # noqa: F811
     """PING on a real redis-server with the sync client."""
     client = redis_py.Redis(port=redis_server.port, socket_timeout=0.5)
@@ -142,17 +160,19 @@ def test_http_check_expects_2xx(registry):
 
 def test_disk_thresholds(registry, tmp_path, monkeypatch):
     """Used percent of the file system: pass below warn, warn, then fail."""
-    import shutil
+    from watchkit._internal.filesystem import FilesystemUsage
+    from watchkit.health import _builtins
 
     usage = {"used": 50}
 
     def fake_usage(path):
-        total = 1000
-        return shutil._ntuple_diskusage(total, usage["used"] * 10, total - usage["used"] * 10)  # type: ignore[attr-defined]
+        return FilesystemUsage(
+            used=usage["used"] * 10, available=1000 - usage["used"] * 10, reserved=500
+        )
 
     check = health.disk(tmp_path, warn=80, fail=90)
     assert check().status == "pass"  # the real file system, whatever its use, below 90 % here
-    monkeypatch.setattr(shutil, "disk_usage", fake_usage)
+    monkeypatch.setattr(_builtins, "filesystem_usage", fake_usage)
     for used, status in ((50, "pass"), (85, "warn"), (95, "fail")):
         usage["used"] = used
         observation = check()

@@ -219,3 +219,67 @@ def test_payment_provider_call_reaches_the_collector(
     assert point.attributes["error.type"] == "402"
     assert point.unit == "s"
     assert otlp_receiver.wait_for(lambda r: r.metrics("watchkit.dependency.duration"))
+
+
+def test_health_probes_are_not_dependency_traffic(
+    telemetry: TelemetryCapture, provider: tuple[str, list[dict[str, str]]]
+) -> None:
+    """health.http and a user's check calling the provider record no client span or point."""
+    from watchkit import health
+    from watchkit.health import HealthRegistry
+
+    url, seen = provider
+    watchkit.http_client.instrument(dependencies={"payments": ["127.0.0.1"]})
+    registry = HealthRegistry()
+    registry.add("payments", health.http(f"{url}/status"))
+    registry.add("payments-requests", lambda: requests.get(f"{url}/ping", timeout=2).ok)
+    report = registry.run_sync("readyz")
+    assert {r.status for r in report.results} == {"pass"}, report
+    assert len(seen) == 2
+    assert telemetry.metric_points(DURATION) == []
+    assert telemetry.spans("GET") == []
+    # The application's own call right after is still recorded.
+    assert httpx.get(f"{url}/charge").status_code == 200
+    assert telemetry.histogram(DURATION, {"service.peer.name": "payments"}).count == 1
+
+
+async def test_async_health_probe_on_the_callers_loop_is_not_dependency_traffic(
+    telemetry: TelemetryCapture, provider: tuple[str, list[dict[str, str]]]
+) -> None:
+    """An async check run on the probe's own event loop is suppressed, and only it."""
+    from watchkit import health
+    from watchkit.health import HealthRegistry
+
+    url, _ = provider
+    watchkit.http_client.instrument(dependencies={"payments": ["127.0.0.1"]})
+    registry = HealthRegistry()
+    registry.add("payments", health.http(f"{url}/status"))
+    report = await registry.run("readyz")
+    assert report.results[0].status == "pass", report
+    assert telemetry.metric_points(DURATION) == []
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{url}/charge")).status_code == 200
+    assert telemetry.histogram(DURATION, {"service.peer.name": "payments"}).count == 1
+
+
+async def test_synthetic_step_is_its_own_client_span_not_dependency_traffic(
+    telemetry: TelemetryCapture, provider: tuple[str, list[dict[str, str]]]
+) -> None:
+    """A journey step: one CLIENT span whose context the server receives, no duration point."""
+    from watchkit import synthetic
+
+    url, seen = provider
+    watchkit.http_client.instrument(dependencies={"payments": ["127.0.0.1"]})
+
+    async def status_page(j: synthetic.Journey) -> None:
+        await j.get("status", "/status")
+
+    synthetic.journey("payments-status")(status_page)
+    result = await synthetic.run(synthetic.journeys()["payments-status"], base_url=url)
+    assert result.result == "pass", result
+    assert telemetry.metric_points(DURATION) == []
+    assert telemetry.spans("GET") == []
+    step = telemetry.span("synthetic step status")
+    trace_id = format(step.context.trace_id, "032x")  # type: ignore[union-attr]
+    span_id = format(step.context.span_id, "016x")  # type: ignore[union-attr]
+    assert seen[-1]["traceparent"].startswith(f"00-{trace_id}-{span_id}-")

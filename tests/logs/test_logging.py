@@ -518,3 +518,85 @@ def test_server_logger_handlers_are_restored_at_shutdown(clean_env) -> None:
         logger.removeHandler(console)
         logger.removeHandler(to_file)
         logger.propagate = True
+
+
+_CARD = "4111 1111 1111 1111"
+
+
+def test_lines_before_configure_are_redacted_and_structured() -> None:
+    """A structlog line written before configure() is redacted, one JSON line, not exported."""
+    from tests.helpers import run_python
+
+    result = run_python(
+        f"""
+        import logging
+        import watchkit
+        from watchkit.logs import LogHandler
+        logging.getLogger().addHandler(LogHandler())  # as a dictConfig referencing it would
+        log = watchkit.get_logger("payments")
+        log.info("charge", card={_CARD!r}, password="hunter2", note="card {_CARD} declined")
+        bound = log.bind(token="tok_live_abc123")
+        bound.warning("retry")
+        logging.getLogger("legacy").warning("paid with %s", {_CARD!r})
+        """,
+        env={"WATCHKIT_LOG_FORMAT": "json"},
+    )
+    assert "1111" not in result.stdout + result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "tok_live_abc123" not in result.stdout + result.stderr
+    charge, retry, legacy = [json.loads(line) for line in result.stdout.splitlines()]
+    assert charge["event"] == "charge" and charge["logger"] == "payments"
+    assert charge["level"] == "info" and charge["timestamp"].endswith("Z")
+    assert retry["event"] == "retry" and retry["level"] == "warning"
+    assert legacy["logger"] == "legacy" and legacy["level"] == "warning"
+
+
+def test_logger_bound_before_configure_follows_configure(capsys) -> None:
+    """A logger bound at import time is not frozen on the pre-configure chain."""
+    from tests.helpers import run_python
+
+    result = run_python(
+        """
+        import watchkit
+        log = watchkit.get_logger("bookings").bind(hotel="Seaview")
+        log.info("before")
+        watchkit.configure(service_name="hotel", exporter="none", log_format="json")
+        log.info("during")
+        log.unbind("hotel").info("unbound")
+        watchkit.shutdown()
+        log.try_unbind("nope").info("after")
+        """,
+        env={"WATCHKIT_LOG_FORMAT": "json"},
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["event"] for line in lines] == ["before", "during", "unbound", "after"]
+    assert lines[0]["hotel"] == "Seaview" and "service.name" in lines[0]
+    assert lines[1]["service.name"] == "hotel" and lines[1]["hotel"] == "Seaview"
+    assert "hotel" not in lines[2]
+    assert lines[3]["hotel"] == "Seaview"
+
+
+def test_handler_before_configure_redacts(capsys) -> None:
+    """stdlib records through LogHandler before configure() are redacted too."""
+    handler = LogHandler()
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "card %s", (_CARD,), None)
+    handler.emit(record)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert "1111 1111" not in out
+
+
+def test_console_lines_before_configure_are_redacted() -> None:
+    """The console shape before configure() is redacted too."""
+    from tests.helpers import run_python
+
+    result = run_python(
+        f"""
+        import watchkit
+        watchkit.get_logger("payments").info("charge", card={_CARD!r}, token="tok_live_abc123")
+        """,
+        env={"WATCHKIT_LOG_FORMAT": "console"},
+    )
+    out = result.stdout + result.stderr
+    assert "charge" in result.stdout and "[REDACTED]" in result.stdout
+    assert "1111" not in out and "tok_live_abc123" not in out

@@ -895,3 +895,117 @@ def test_own_metric_threshold_errors_name_the_field(
         ops.load_yaml(declaration)
     with pytest.raises(ConfigError, match=r"thresholds\[0\]\.instrument is only accepted"):
         ops.threshold("X", kind="cpu", warning=0.5, instrument="counter")
+
+
+def _routed_service() -> ops.Service:
+    return ops.service(
+        "checkout",
+        environment="production",
+        team="payments",
+        runbook_url=RUNBOOK,
+        capacity=ops.capacity(
+            disk_horizon="4h",
+            team="platform",
+            runbook_url="https://runbooks.example.com/disk",
+            labels={"tier": "infra"},
+            severity="critical",
+        ),
+        anomalies={"team": "sre", "severity": "warning"},
+        absent_alert={"runbook_url": "https://runbooks.example.com/absent", "severity": "critical"},
+    )
+
+
+def test_capacity_anomaly_and_absent_alerts_have_their_own_routing(tmp_path: Path) -> None:
+    """Team, runbook, labels and severity declared per group reach the firing alerts."""
+    env = {"deployment_environment_name": "production"}
+    disk = {
+        "exp_labels": {
+            **_labels("DiskFullSoon", "critical"),
+            **env,
+            "team": "platform",
+            "tier": "infra",
+            "system_filesystem_state": "free",
+            "system_filesystem_mountpoint": "/data",
+        },
+        "exp_annotations": {
+            "summary": "checkout: a filesystem will be full within 4h",
+            "description": "checkout: at the trend of the last 6 hours, /data runs out of space within 4h.",  # noqa: E501
+            "runbook_url": "https://runbooks.example.com/disk",
+        },
+    }
+    absent = {
+        "exp_labels": {**_labels("TelemetryAbsent", "critical"), **env},
+        "exp_annotations": {
+            "summary": "checkout: no telemetry",
+            "description": "checkout has sent no telemetry for 10m: the service, its exporter or the collector is down.",  # noqa: E501
+            "runbook_url": "https://runbooks.example.com/absent",
+        },
+    }
+    free = (
+        f'system_filesystem_usage_bytes{{{SVC}, system_filesystem_state="free", '
+        'system_filesystem_mountpoint="/data"}'
+    )
+    _promtool(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": free, "values": "1000000000-10000000x60"},
+                    {"series": f"target_info{{{SVC}}}", "values": "1x5 _x30"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "31m", "alertname": "DiskFullSoon", "exp_alerts": [disk]},
+                    {"eval_time": "18m", "alertname": "TelemetryAbsent", "exp_alerts": [absent]},
+                ],
+            }
+        ],
+        service=_routed_service(),
+    )
+    rules = {
+        rule["alert"]: rule
+        for group in ops.rules(_routed_service())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    for name in ("RequestRateAnomaly", "LatencyAnomaly"):
+        assert rules[name]["labels"]["team"] == "sre"
+        assert rules[name]["labels"]["severity"] == "warning"
+        assert rules[name]["annotations"]["runbook_url"] == RUNBOOK  # the service's, not set
+    # Undeclared groups keep the service's routing and their usual severities.
+    plain = {
+        rule["alert"]: rule
+        for group in ops.rules(_service())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert plain["RequestRateAnomaly"]["labels"]["severity"] == "info"
+    assert plain["DiskFullSoon"]["labels"]["severity"] == "warning"
+    assert plain["DiskFullSoon"]["labels"]["team"] == "payments"
+    assert plain["TelemetryAbsent"]["annotations"]["runbook_url"] == RUNBOOK
+
+
+def test_alert_group_routing_errors_name_the_field() -> None:
+    """A bad severity or an unknown key names the group and the field."""
+    from watchkit import ConfigError
+    from watchkit.ops._declare import from_mapping
+
+    with pytest.raises(ConfigError, match=r"capacity\.severity = 'page'.*critical, warning, info"):
+        ops.capacity(severity="page")
+    with pytest.raises(ConfigError, match=r"anomalies\.owner is not a known field"):
+        ops.service("s", anomalies={"owner": "x"})
+    with pytest.raises(ConfigError, match=r"absent_alert\.severity"):
+        ops.service("s", absent_alert={"severity": 3})
+    with pytest.raises(ConfigError, match=r"anomalies = 'yes'"):
+        ops.service("s", anomalies="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"services\[0\]\.capacity\.team"):
+        from_mapping({"services": [{"name": "s", "capacity": {"team": 5}}]})
+    svc = from_mapping(
+        {"services": [{"name": "s", "anomalies": {"severity": "warning"},
+                       "absent_alert": {"team": "oncall"}}]}
+    )[0]  # fmt: skip
+    assert (svc.anomalies, svc.anomaly_severity, svc.absent_routing.team) == (
+        True,
+        "warning",
+        "oncall",
+    )

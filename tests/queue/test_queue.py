@@ -325,3 +325,63 @@ def test_a_job_failure_series_exists_at_zero_before_its_first_failure() -> None:
         assert failures(first) == [1]
     with capture() as second:
         assert failures(second) == [0]
+
+
+def test_depth_failure_warns_once_a_minute_with_type_and_message_traceback_at_debug(
+    telemetry: TelemetryCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis gone: one short warning a minute (type and message); the traceback only at debug."""
+    from tests.helpers import free_port
+    from watchkit._queue import _DEPTHS
+
+    source = watchkit.queue.redis_depth(f"redis://127.0.0.1:{free_port()}/0", ["q"], collect=True)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="watchkit"):
+            telemetry.metric_points("watchkit.queue.depth")
+            telemetry.metric_points("watchkit.queue.depth")
+            # A minute later the outage is still there: one more warning.
+            _DEPTHS.warned[source.name] -= 61.0
+            telemetry.metric_points("watchkit.queue.depth")
+    finally:
+        source.remove()
+    ours = [r for r in caplog.records if "depth of queue" in r.getMessage()]
+    warnings = [r for r in ours if r.levelno == logging.WARNING]
+    debugs = [r for r in ours if r.levelno == logging.DEBUG]
+    assert len(warnings) == 2
+    assert all(r.exc_info is None for r in warnings)
+    assert "ConnectionError" in warnings[0].getMessage()
+    assert "refused" in warnings[0].getMessage().lower() or "connect" in warnings[0].getMessage()
+    assert debugs and all(r.exc_info is not None for r in debugs)
+
+
+def test_depth_read_through_an_instrumented_database_is_not_database_traffic(
+    telemetry: TelemetryCapture, tmp_path
+) -> None:
+    """A depth callback counting rows: the count query is not recorded at each collection."""
+    import sqlalchemy
+
+    import watchkit.db
+
+    engine = watchkit.db.instrument_sqlalchemy(
+        sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    )
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE jobs (id INTEGER)")
+        connection.exec_driver_sql("INSERT INTO jobs VALUES (1), (2)")
+    duration = "db.client.operation.duration"
+    before = sum(p.count for p in telemetry.metric_points(duration))
+
+    def pending() -> int:
+        with engine.connect() as connection:
+            return int(connection.exec_driver_sql("SELECT count(*) FROM jobs").scalar())
+
+    source = watchkit.queue.depth("jobs", pending)
+    try:
+        for _ in range(2):
+            where = {"messaging.destination.name": "jobs"}
+            depth = telemetry.counter("watchkit.queue.depth", where)
+            assert depth == 2
+        assert sum(p.count for p in telemetry.metric_points(duration)) == before
+    finally:
+        source.remove()
+        engine.dispose()

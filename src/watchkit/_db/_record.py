@@ -65,6 +65,7 @@ from watchkit._internal.semconv import (
     WATCHKIT_DB_SLOW,
     WATCHKIT_DB_SLOW_QUERY_EVENT,
 )
+from watchkit._internal.suppression import OWN_CALL_KEY
 from watchkit._metrics import Histogram, attributes_key, record
 from watchkit._tracing import TRACER, error_type
 from watchkit.logs import get_logger
@@ -109,6 +110,7 @@ _CLIENT = SpanKind.CLIENT
 # skip their work while this context key is set: the one switch they share.
 # It is private to opentelemetry-api and pinned by tests/db/test_coexistence.py.
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_get_value = otel_context.get_value
 # trace.get_current_span() without its call and INVALID_SPAN fallback.
 _SPAN_KEY = _CURRENT_SPAN_KEY
 
@@ -365,6 +367,8 @@ def begin(target: Target, sql: Any, batch: int | None = None) -> Operation | Non
     an ``executemany``.
     """
     try:
+        if _get_value(OWN_CALL_KEY):
+            return None  # a health probe's SELECT 1 is not the application's traffic
         if not isinstance(sql, str):
             sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
         info = analyse(sql)

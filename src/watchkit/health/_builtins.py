@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from watchkit._internal.diagnostics import export_health
+from watchkit._internal.filesystem import filesystem_usage
 from watchkit._version import __version__
 from watchkit.health._core import CheckFunction, Observation, Status
 
@@ -140,15 +140,19 @@ def _percent(parameter: str, value: object) -> float:
 def disk(
     path: str | os.PathLike[str] = "/", *, warn: float = 80, fail: float = 90
 ) -> CheckFunction:
-    """Used space of the file system holding ``path``: ``warn``/``fail`` above these percents."""
+    """Used space of the file system holding ``path``: ``warn``/``fail`` above these percents.
+
+    Used percent is ``used / (used + available)`` as ``df`` shows it (blocks
+    reserved for root count on neither side), the same figure as
+    ``system.filesystem.utilization{system.filesystem.state="used"}``.
+    """
     warn_at, fail_at = _percent("warn", warn), _percent("fail", fail)
     if warn_at > fail_at:
         raise ValueError(f"warn={warn!r} is invalid: it must not exceed fail={fail!r}")
     where = os.fspath(path)
 
     def disk_usage() -> Observation:
-        usage = shutil.disk_usage(where)
-        used = round(100.0 * (usage.total - usage.free) / usage.total, 1) if usage.total else 0.0
+        used = round(100.0 * filesystem_usage(where).utilization, 1)
         status: Status = "fail" if used >= fail_at else "warn" if used >= warn_at else "pass"
         return Observation(used, "percent", "utilization", status, f"{used} % used")
 

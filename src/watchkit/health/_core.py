@@ -46,6 +46,7 @@ from watchkit._internal.semconv import (
     HEALTH_STATUS_VALUES,
     UNIT_SECONDS,
 )
+from watchkit._internal.suppression import own_calls
 from watchkit._metrics import Gauge, Histogram
 
 __all__ = [
@@ -310,7 +311,9 @@ class Check:
     def _call_sync(self, run: _Run) -> None:
         started = time.perf_counter()
         try:
-            outcome = self._outcome(self.function(), started)
+            with own_calls():  # a probe of a dependency is not traffic to it
+                value = self.function()
+            outcome = self._outcome(value, started)
         except BaseException as error:  # the check's failure is its result
             outcome = self._failed(error, started)
         run.future.set_result(outcome)
@@ -318,7 +321,8 @@ class Check:
     async def _call_async(self, run: _Run) -> None:
         started = time.perf_counter()
         try:
-            value = await asyncio.wait_for(self.function(), self.timeout)  # type: ignore[arg-type]
+            with own_calls():  # this task's context only: the probe's caller is unaffected
+                value = await asyncio.wait_for(self.function(), self.timeout)  # type: ignore[arg-type]
             outcome = self._outcome(value, started)
         except asyncio.TimeoutError as error:
             outcome = ("fail", self.timeout, None, error)

@@ -18,10 +18,9 @@ from __future__ import annotations
 import sys
 from typing import Any, cast
 
-from structlog._config import BoundLoggerLazyProxy
 from structlog.typing import FilteringBoundLogger
 
-from watchkit.logs._setup import LogHandler
+from watchkit.logs._setup import LazyLogger, LogHandler
 
 __all__ = ["LogHandler", "get_logger"]
 
@@ -36,7 +35,9 @@ def get_logger(name: str | None = None, **initial_values: Any) -> FilteringBound
 
     Returns:
         A structlog bound logger (``.info()``, ``.bind()``, ``.exception()``, async
-        ``.ainfo()`` ...). Safe to create at import time, before ``configure()``.
+        ``.ainfo()`` ...). Safe to create and use at import time, before
+        ``configure()``: such lines are redacted and rendered like the others,
+        only not exported.
 
     Example:
         >>> import watchkit
@@ -51,5 +52,5 @@ def get_logger(name: str | None = None, **initial_values: Any) -> FilteringBound
     # structlog.get_logger() cannot take a "logger" key (it is wrap_logger's first
     # parameter), so build the lazy proxy it would have built.
     values = {"logger": name, **initial_values}
-    proxy = BoundLoggerLazyProxy(None, initial_values=values, logger_factory_args=(name,))
+    proxy = LazyLogger(None, initial_values=values, logger_factory_args=(name,))
     return cast(FilteringBoundLogger, proxy)

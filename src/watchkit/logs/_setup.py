@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 import structlog
+from structlog._config import BoundLoggerLazyProxy
 from structlog.contextvars import merge_contextvars
 from structlog.stdlib import ExtraAdder, ProcessorFormatter
 
 from watchkit._internal import guard, semconv
-from watchkit._internal.settings import Settings
+from watchkit._internal.settings import Settings, resolve_or_defaults
 from watchkit.logs._otel import OTelExport
 from watchkit.logs._processors import (
     AddLevel,
@@ -37,10 +38,9 @@ from watchkit.logs._processors import (
     JsonRenderer,
     Redact,
     StructuredException,
-    escape,
 )
 
-__all__ = ["LogHandler", "install"]
+__all__ = ["LazyLogger", "LogHandler", "install"]
 
 # structlog method -> the level name it logs at (what _proxy_to_logger receives).
 _METHOD_LEVELS = {
@@ -192,30 +192,25 @@ class LogHandler(logging.Handler):
             "root": {"handlers": ["watchkit"], "level": "INFO"},
         }
 
-    Before ``configure()`` (and after ``shutdown()``) records are written as
-    plain ``LEVEL name: message`` lines, so nothing is lost.
+    Before ``configure()`` (and after ``shutdown()``) records go through the
+    same chain without the OpenTelemetry export, format and level taken from
+    ``WATCHKIT_LOG_FORMAT``/``WATCHKIT_LOG_LEVEL``: secrets are redacted and
+    nothing is lost.
     """
 
     __module__ = "watchkit.logs"
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            formatter = RUNTIME.formatter
+            formatter = RUNTIME.formatter or _fallback_formatter()
             try:
-                if formatter is None:
-                    line = escape(f"{record.levelname} {record.name}: {record.getMessage()}")
-                else:
-                    line = formatter.format(record)
+                line = formatter.format(record)
             except Exception:
                 # The record's own message is broken ("%d" % "x", a raising __str__):
                 # write it with its parts shown as they are rather than lose it.
                 if not _message_fails(record):
                     raise
-                readable = _readable_copy(record)
-                if formatter is None:
-                    line = escape(f"{record.levelname} {record.name}: {readable.getMessage()}")
-                else:
-                    line = formatter.format(readable)
+                line = formatter.format(_readable_copy(record))
             RUNTIME.write(line)
         except Exception:
             guard.report("watchkit.logs.LogHandler")
@@ -364,11 +359,102 @@ def _report_console_handlers(root: logging.Logger) -> None:
         )
 
 
+class _Fallback:
+    """The chain used while watchkit's logging is not installed (before configure()).
+
+    Built once from the environment (``WATCHKIT_LOG_FORMAT``/``WATCHKIT_LOG_LEVEL``,
+    the service name) with the export off: a line written at import time, before
+    ``configure()``, is redacted and shaped like every other line, and nothing is
+    sent anywhere. Without it structlog's own defaults would print values as
+    they are, card numbers and tokens included.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.built: tuple[list[Any], type[Any], logging.Formatter] | None = None
+
+    def get(self) -> tuple[list[Any], type[Any], logging.Formatter]:
+        built = self.built
+        if built is None:
+            with self.lock:
+                built = self.built
+                if built is None:
+                    built = self.built = self._build()
+        return built
+
+    def reset(self) -> None:
+        self.built = None
+
+    @staticmethod
+    def _build() -> tuple[list[Any], type[Any], logging.Formatter]:
+        settings = resolve_or_defaults()
+        console = _use_console(settings.log_format, RUNTIME.stream)
+        chain, foreign, renderer = build_processors(settings, console=console, export=False)
+        formatter = ProcessorFormatter(
+            foreign_pre_chain=foreign,
+            processors=[ProcessorFormatter.remove_processors_meta, *renderer],
+            use_get_message=True,
+        )
+        return [*chain, *renderer], _guarded_wrapper(_LEVELS[settings.log_level]), formatter
+
+
+_FALLBACK = _Fallback()
+
+
+def _fallback_formatter() -> logging.Formatter:
+    return _FALLBACK.get()[2]
+
+
+def _fallback_logger(values: dict[str, Any]) -> Any:
+    processors, wrapper, _ = _FALLBACK.get()
+    return wrapper(_OUTPUT, processors=processors, context=dict(values))
+
+
+class LazyLogger(BoundLoggerLazyProxy):
+    """What ``watchkit.get_logger()`` returns: bound on use, never through structlog's defaults.
+
+    Once structlog is configured (by ``configure()``, or by the application
+    itself) this is structlog's own lazy proxy. Before that, each call runs
+    watchkit's fallback chain and ``bind()``/``unbind()`` return another lazy
+    logger, so a logger bound at import time still follows ``configure()`` later.
+    """
+
+    def bind(self, **new_values: Any) -> Any:
+        if structlog.is_configured():
+            return super().bind(**new_values)
+        if new_values:
+            return self._with({**self._initial_values, **new_values})
+        return _fallback_logger(self._initial_values)
+
+    def unbind(self, *keys: str) -> Any:
+        if structlog.is_configured():
+            return super().unbind(*keys)
+        values = dict(self._initial_values)
+        for key in keys:
+            del values[key]  # a missing key raises KeyError, as structlog's unbind does
+        return self._with(values)
+
+    def try_unbind(self, *keys: str) -> Any:
+        if structlog.is_configured():
+            return super().try_unbind(*keys)
+        values = dict(self._initial_values)
+        for key in keys:
+            values.pop(key, None)
+        return self._with(values)
+
+    def _with(self, values: dict[str, Any]) -> LazyLogger:
+        args = self._logger_factory_args
+        return LazyLogger(None, initial_values=values, logger_factory_args=args)
+
+
 def install(settings: Settings, *, stream: IO[str] | None = None) -> Callable[[], None]:
     """Configure structlog and the root-logger bridge for ``settings``; return the undo.
 
     ``stream`` (default: ``sys.stdout`` at write time) receives every line.
     """
+    # The environment may have changed since the fallback was built; after
+    # shutdown() the fallback is rebuilt from what it says then.
+    _FALLBACK.reset()
     RUNTIME.stream = stream
     console = _use_console(settings.log_format, stream)
     chain, foreign, renderer = build_processors(

@@ -13,6 +13,7 @@ from watchkit.ops._model import (
     Routing,
     Service,
     Threshold,
+    build_alert_routing,
     build_buckets,
     build_capacity,
     build_slo,
@@ -26,7 +27,7 @@ __all__ = ["capacity", "from_mapping", "service", "slo", "threshold"]
 
 _SERVICE_FIELDS = frozenset(
     {"name", "namespace", "environment", "team", "runbook_url", "dashboard_url", "labels",
-     "buckets", "slos", "thresholds", "capacity", "absent_for", "anomalies"}
+     "buckets", "slos", "thresholds", "capacity", "absent_for", "anomalies", "absent_alert"}
 )  # fmt: skip
 
 
@@ -180,6 +181,11 @@ def capacity(
     memory_horizon: str = "4h",
     max_request_rate: float | None = None,
     request_horizon: str = "1h",
+    team: str | None = None,
+    runbook_url: str | None = None,
+    dashboard_url: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    severity: str = "warning",
 ) -> Capacity:
     """Declare trend (capacity) alerts.
 
@@ -189,11 +195,20 @@ def capacity(
         memory_horizon: projection horizon for memory.
         max_request_rate: requests per second the service is sized for.
         request_horizon: projection horizon for the request rate.
+        team: ``team`` of these alerts (default: the service's).
+        runbook_url: ``runbook_url`` of these alerts (default: the service's).
+        dashboard_url: ``dashboard_url`` of these alerts (default: the service's).
+        labels: extra labels on these alerts, over the service's.
+        severity: their ``severity``: ``critical``, ``warning`` or ``info``.
 
     Raises:
         ConfigError: a value is invalid; the message names the field.
     """
-    return build_capacity(dict(locals()))
+    spec = dict(locals())
+    for key in ("team", "runbook_url", "dashboard_url", "labels"):
+        if spec[key] is None:
+            del spec[key]
+    return build_capacity(spec)
 
 
 def service(
@@ -210,7 +225,8 @@ def service(
     labels: Mapping[str, str] | None = None,
     buckets: Sequence[float] = semconv.DEFAULT_DURATION_BUCKETS,
     absent_for: str = "10m",
-    anomalies: bool = True,
+    anomalies: bool | Mapping[str, Any] = True,
+    absent_alert: Mapping[str, Any] | None = None,
 ) -> Service:
     """Declare a service: the input of every generator.
 
@@ -227,7 +243,11 @@ def service(
         labels: extra labels on every alert.
         buckets: the duration histogram's boundaries, if ``duration_buckets`` is configured.
         absent_for: how long without telemetry before ``TelemetryAbsent`` fires.
-        anomalies: generate the week-over-week anomaly rules.
+        anomalies: generate the week-over-week anomaly rules; a mapping of
+            ``team``, ``runbook_url``, ``dashboard_url``, ``labels`` and ``severity``
+            (``info`` by default) generates them with that routing.
+        absent_alert: ``team``, ``runbook_url``, ``dashboard_url``, ``labels`` and
+            ``severity`` (``warning`` by default) of ``TelemetryAbsent``.
 
     Raises:
         ConfigError: a value is invalid; the message names the field.
@@ -267,8 +287,18 @@ def service(
                     check_boundary(level, f"thresholds[{index}].{entry.kind}", bounds)
     if capacity is not None and not isinstance(capacity, Capacity):
         raise ConfigError(f"capacity = {capacity!r} is not accepted; use watchkit.ops.capacity()")
-    if not isinstance(anomalies, bool):
-        raise ConfigError(f"anomalies = {anomalies!r} is not accepted; use true or false")
+    anomaly_routing, anomaly_severity = Routing(), "info"
+    if isinstance(anomalies, Mapping):
+        anomaly_routing, anomaly_severity = build_alert_routing(anomalies, "anomalies.", "info")
+        anomalies = True
+    elif not isinstance(anomalies, bool):
+        raise ConfigError(
+            f"anomalies = {anomalies!r} is not accepted; use true, false or a mapping of "
+            "team, runbook_url, dashboard_url, labels, severity"
+        )
+    absent_routing, absent_severity = build_alert_routing(
+        absent_alert or {}, "absent_alert.", "warning"
+    )
     routing = Routing.build(
         where,
         **{
@@ -289,6 +319,10 @@ def service(
         buckets=bounds,
         absent_for=parse_duration(absent_for, f"{where}absent_for"),
         anomalies=anomalies,
+        anomaly_routing=anomaly_routing,
+        anomaly_severity=anomaly_severity,
+        absent_routing=absent_routing,
+        absent_severity=absent_severity,
     )
 
 
@@ -328,7 +362,7 @@ def _service_from(index: int, entry: object) -> Service:
         kwargs: dict[str, Any] = {
             key: entry[key]
             for key in ("namespace", "environment", "team", "runbook_url", "dashboard_url",
-                        "labels", "absent_for", "anomalies")
+                        "labels", "absent_for", "anomalies", "absent_alert")
             if key in entry
         }  # fmt: skip
         svc = service(

@@ -328,6 +328,8 @@ class Capacity:
         max_request_rate: the request rate (per second) the service is sized for;
             alert when the trend crosses it within ``request_horizon``.
         request_horizon: how far ahead the request rate is projected, in seconds.
+        routing: team, runbook and dashboard of these alerts (over the service's).
+        severity: their ``severity`` label (``warning`` by default).
     """
 
     __module__ = "watchkit.ops"
@@ -337,6 +339,8 @@ class Capacity:
     memory_horizon: float = 4 * 3600.0
     max_request_rate: float | None = None
     request_horizon: float = 3600.0
+    routing: Routing = field(default_factory=Routing)
+    severity: str = "warning"
 
 
 @dataclass(frozen=True)
@@ -358,6 +362,12 @@ class Service:
     buckets: tuple[float, ...] = semconv.DEFAULT_DURATION_BUCKETS
     absent_for: float = 600.0
     anomalies: bool = True
+    anomaly_routing: Routing = field(default_factory=Routing)
+    """Team, runbook and dashboard of the anomaly alerts (over the service's)."""
+    anomaly_severity: str = "info"
+    absent_routing: Routing = field(default_factory=Routing)
+    """Team, runbook and dashboard of ``TelemetryAbsent`` (over the service's)."""
+    absent_severity: str = "warning"
 
 
 def build_slo(index: int, spec: Mapping[str, Any], buckets: Sequence[float]) -> SLO:
@@ -624,7 +634,7 @@ def build_capacity(spec: Mapping[str, Any]) -> Capacity:
     """A :class:`Capacity` from keyword values, validated."""
     where = "capacity."
     _known(spec, where, {"disk_horizon", "memory_limit", "memory_horizon", "max_request_rate",
-                         "request_horizon"})  # fmt: skip
+                         "request_horizon", *ALERT_ROUTING_FIELDS})  # fmt: skip
     disk = spec.get("disk_horizon", "4h")
     rate = spec.get("max_request_rate")
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
@@ -639,6 +649,33 @@ def build_capacity(spec: Mapping[str, Any]) -> Capacity:
         request_horizon=parse_duration(
             spec.get("request_horizon", "1h"), f"{where}request_horizon"
         ),
+        routing=Routing.build(where, **_routing_fields(spec)),
+        severity=build_severity(spec.get("severity"), where, "warning"),
+    )
+
+
+ALERT_ROUTING_FIELDS: Final = ("team", "runbook_url", "dashboard_url", "labels", "severity")
+"""What a group of generated alerts (capacity, anomalies, TelemetryAbsent) can set."""
+
+
+def build_severity(value: object, where: str, default: str) -> str:
+    """``value`` if it is a severity, ``default`` for None, else a ConfigError naming ``where``."""
+    if value is None:
+        return default
+    if value not in SEVERITIES:
+        raise _fail(f"{where}severity", value, "one of: " + ", ".join(SEVERITIES))
+    return str(value)
+
+
+def build_alert_routing(value: object, where: str, default: str) -> tuple[Routing, str]:
+    """Routing and severity of a group of alerts from ``{team, runbook_url, severity, ...}``."""
+    if not isinstance(value, Mapping):
+        raise _fail(where.rstrip("."), value, "a mapping of " + ", ".join(ALERT_ROUTING_FIELDS))
+    spec: Mapping[str, Any] = value
+    _known(spec, where, set(ALERT_ROUTING_FIELDS))
+    return (
+        Routing.build(where, **_routing_fields(spec)),
+        build_severity(spec.get("severity"), where, default),
     )
 
 

@@ -443,7 +443,7 @@ def _anomaly_rules(service: Service) -> list[dict[str, Any]]:
         past = f"{record}{series_sel}[1h] offset 1w"
         return f"({record}{series_sel} - avg_over_time({past}))\n/ (stddev_over_time({past}) > 0)"
 
-    routing = service.routing
+    routing, severity = service.anomaly_routing.over(service.routing), service.anomaly_severity
     return [
         {"record": _RATE_5M, "expr": f"sum by ({by}) (rate({names.HTTP_DURATION}_count{sel}[5m]))"},
         {"record": _P95_5M,
@@ -454,7 +454,7 @@ def _anomaly_rules(service: Service) -> list[dict[str, Any]]:
         {"alert": "RequestRateAnomaly",
          "expr": f"abs({_RATE_5M}:zscore_1w{series_sel}) > 3",
          "for": "15m",
-         "labels": _labels(service, routing, "info"),
+         "labels": _labels(service, routing, severity),
          "annotations": _annotations(
              routing, f"{service.name}: request rate unlike the same hour last week",
              f"{service.name}: the request rate is {{{{ $value | humanize }}}} standard "
@@ -462,7 +462,7 @@ def _anomaly_rules(service: Service) -> list[dict[str, Any]]:
         {"alert": "LatencyAnomaly",
          "expr": f"{_P95_5M}:zscore_1w{series_sel} > 3",
          "for": "15m",
-         "labels": _labels(service, routing, "info"),
+         "labels": _labels(service, routing, severity),
          "annotations": _annotations(
              routing, f"{service.name}: p95 latency unlike the same hour last week",
              f"{service.name}: p95 latency is {{{{ $value | humanize }}}} standard deviations "
@@ -471,7 +471,8 @@ def _anomaly_rules(service: Service) -> list[dict[str, Any]]:
 
 
 def _capacity_rules(service: Service) -> list[dict[str, Any]]:
-    cap, routing, out = service.capacity, service.routing, []
+    cap, out = service.capacity, []
+    routing, severity = cap.routing.over(service.routing), cap.severity
     sel = selector(service)
     if cap.disk_horizon is not None:
         horizon = format_duration(cap.disk_horizon)
@@ -481,7 +482,7 @@ def _capacity_rules(service: Service) -> list[dict[str, Any]]:
             "expr": f"predict_linear({names.FILESYSTEM_USAGE}{free}[6h], "
                     f"{int(cap.disk_horizon)}) < 0",
             "for": "30m",
-            "labels": _labels(service, routing, "warning"),
+            "labels": _labels(service, routing, severity),
             "annotations": _annotations(
                 routing, f"{service.name}: a filesystem will be full within {horizon}",
                 f"{service.name}: at the trend of the last 6 hours, "
@@ -495,7 +496,7 @@ def _capacity_rules(service: Service) -> list[dict[str, Any]]:
             "expr": f"predict_linear({names.MEMORY_USAGE}{sel}[1h], "
                     f"{int(cap.memory_horizon)}) > {_number(cap.memory_limit)}",
             "for": "30m",
-            "labels": _labels(service, routing, "warning"),
+            "labels": _labels(service, routing, severity),
             "annotations": _annotations(
                 routing, f"{service.name}: memory will reach its limit within {horizon}",
                 f"{service.name}: at the trend of the last hour, process memory exceeds "
@@ -509,7 +510,7 @@ def _capacity_rules(service: Service) -> list[dict[str, Any]]:
             "expr": f"predict_linear({_RATE_5M}{series}[1h], {int(cap.request_horizon)})"
                     f" > {_number(cap.max_request_rate)}",
             "for": "15m",
-            "labels": _labels(service, routing, "warning"),
+            "labels": _labels(service, routing, severity),
             "annotations": _annotations(
                 routing, f"{service.name}: traffic will exceed capacity within {horizon}",
                 f"{service.name}: at the trend of the last hour, the request rate passes "
@@ -538,6 +539,7 @@ def rules(services: Service | Iterable[Service]) -> dict[str, Any]:
         alerts: list[dict[str, Any]] = []
         for threshold in service.thresholds:
             alerts.extend(_threshold_rules(service, threshold))
+        absent_routing = service.absent_routing.over(service.routing)
         alerts.append(
             {
                 "alert": "TelemetryAbsent",
@@ -546,9 +548,9 @@ def rules(services: Service | Iterable[Service]) -> dict[str, Any]:
                 # A Prometheus started with empty storage has no target_info until
                 # the first scrape or push: without a `for`, every restart fires it.
                 "for": format_duration(absent_hold(service)),
-                "labels": _labels(service, service.routing, "warning"),
+                "labels": _labels(service, absent_routing, service.absent_severity),
                 "annotations": _annotations(
-                    service.routing,
+                    absent_routing,
                     f"{service.name}: no telemetry",
                     f"{service.name} has sent no telemetry for "
                     f"{format_duration(service.absent_for)}: the service, its exporter or "

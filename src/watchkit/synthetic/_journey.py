@@ -30,6 +30,7 @@ from watchkit._internal import semconv
 from watchkit._internal.errors import exception_type, safe_str
 from watchkit._internal.guard import report
 from watchkit._internal.state import bound, get_tracer
+from watchkit._internal.suppression import own_calls
 from watchkit._metrics import Counter, Histogram
 from watchkit._version import __version__
 
@@ -208,7 +209,10 @@ class Journey:
         ) as span:
             propagate.inject(headers)  # the server's span joins this trace
             try:
-                response = await self.client.request(method, url, headers=headers, **options)
+                # This step's span is the CLIENT span; the client's own hooks would
+                # add a second one and count the request as dependency traffic.
+                with own_calls():
+                    response = await self.client.request(method, url, headers=headers, **options)
                 elapsed = time.perf_counter() - started
                 status_code = response.status_code
                 span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, status_code)
