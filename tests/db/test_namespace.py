@@ -34,6 +34,11 @@ def test_sqlalchemy_sqlite_file_is_named_by_its_base_name(
     engine.dispose()
     assert _namespaces(telemetry) == {"orders.db"}
     assert str(tmp_path) not in str([s.attributes for s in telemetry.spans()])
+    pools = {
+        p.attributes.get("db.client.connection.pool.name")
+        for p in telemetry.metric_points("db.client.connection.max")
+    }
+    assert pools == {"sqlite:///orders.db"}  # the pool is named without the machine path
 
 
 def test_dbapi_wrap_connect_reads_the_file_and_explicit_paths_are_cut_too(

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
 from watchkit._db import _pools
-from watchkit._db._record import Operation, QueryOptions, begin, warn_once
+from watchkit._db._record import Operation, QueryOptions, begin, namespace_of, warn_once
 from watchkit._internal.semconv import DB_SYSTEM_OTHER_SQL
 
 __all__ = ["instrument_engine"]
@@ -148,6 +148,8 @@ def instrument_engine(engine: Any, options: QueryOptions, *, pool_name: str | No
 
 def _pool_name(engine: Engine) -> str:
     url = engine.url
-    # Never the password: backend, host, port and database only.
+    # Never the password: backend, host, port and database only; a SQLite file by
+    # its base name, as db.namespace (a machine path is no name for a pool).
+    backend = url.get_backend_name()
     host = f"{url.host}:{url.port}" if url.port else (url.host or "")
-    return f"{url.get_backend_name()}://{host}/{url.database or ''}"
+    return f"{backend}://{host}/{namespace_of(backend, url.database) or ''}"
