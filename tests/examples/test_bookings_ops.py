@@ -1,25 +1,15 @@
-"""The bookings example's operations files: current, accepted by the tools, one runbook each."""
+"""What the bookings example declares: thresholds, business alerts, and one runbook per alert."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-from pathlib import Path
 
 import yaml
-from examples.bookings.ops.__main__ import GENERATED, files
+from examples.bookings.ops.__main__ import GENERATED
 
-from tests.ops.dashboards import check_with_promtool
-from tests.support.binaries import require
 from watchkit import ops
 
-REGENERATE = "python -m examples.bookings.ops"
 RUNBOOKS = GENERATED.parents[1] / "runbooks"
-
-
-def _run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
 
 
 def _rules() -> list[dict[str, object]]:
@@ -30,16 +20,6 @@ def _rules() -> list[dict[str, object]]:
 def _page(name: str) -> str:
     """The runbook page of an alert: ``HighCPU`` -> ``high-cpu.md``."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])", "-", name).lower() + ".md"
-
-
-def test_generated_files_are_current() -> None:
-    """Each shipped file is what the declarations generate today; else regenerate on purpose."""
-    expected = files()
-    assert sorted(p.name for p in GENERATED.iterdir()) == sorted(expected)
-    for name, text in expected.items():
-        assert (GENERATED / name).read_text(encoding="utf-8") == text, (
-            f"{GENERATED / name} is stale: run {REGENERATE} and review the diff"
-        )
 
 
 def test_declarations_carry_the_thresholds_and_business_alerts() -> None:
@@ -71,19 +51,3 @@ def test_every_alert_has_a_runbook_its_annotation_points_to() -> None:
             assert f"({_page(str(rule['alert']))})" in index, rule["alert"]
         else:
             assert page == _page(str(rule["alert"])) or rule["alert"] == "ErrorBudgetBurn"
-
-
-def test_rules_pass_promtool() -> None:
-    checked = _run(require("promtool"), "check", "rules", str(GENERATED / "rules.yaml"))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS" in checked.stdout
-
-
-def test_alertmanager_config_passes_amtool() -> None:
-    checked = _run(require("amtool"), "check-config", str(GENERATED / "alertmanager.yaml"))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-
-
-def test_dashboard_queries_parse(tmp_path: Path) -> None:
-    model = json.loads((GENERATED / "dashboard.json").read_text(encoding="utf-8"))
-    check_with_promtool(model, "bookings", tmp_path)
