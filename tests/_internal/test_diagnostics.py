@@ -180,7 +180,10 @@ def test_collector_killed_and_restarted_with_a_tiny_queue(
     again = [line for line in lines if "works again" in line]
     assert len(cannot) == 1 and len(again) == 1, "\n".join(logged)
     counts = [int(n) for n in re.findall(r"dropped so far: (\d+) spans", again[0])]
-    assert counts == [dropped], (again[0], out)
+    # The line gives the total when it was written. A batch still in flight then (at
+    # most the 16-slot queue and one 8-span batch) may fail after it, on a loaded
+    # machine, and be counted in the stats the child reads last.
+    assert len(counts) == 1 and counts[0] <= dropped <= counts[0] + 16 + 8, (again[0], out)
     first = re.findall(r"dropped so far: (\d+) spans", cannot[0])
     assert first and 0 < int(first[0]) <= dropped
     for line in (*cannot, *again):

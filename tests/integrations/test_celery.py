@@ -150,7 +150,16 @@ def test_request_to_task_is_one_trace_with_metrics_and_logs(
     # Waiting in a queue no worker consumes, at three priorities (three Redis lists).
     for priority in (0, 5, 9):
         celery_app.send_confirmation.apply_async((0,), queue="sms", priority=priority)
-    with _worker(rotel_collector.http_endpoint, app.conf.broker_url):
+    # The children export on short timers here: Celery does not guarantee
+    # worker_process_shutdown at a warm shutdown, and this test is about the trace,
+    # logs and metrics, not the exit flush (test_max_tasks_per_child_one_loses_no_span).
+    with _worker(
+        rotel_collector.http_endpoint,
+        app.conf.broker_url,
+        OTEL_BSP_SCHEDULE_DELAY="200",
+        OTEL_BLRP_SCHEDULE_DELAY="200",
+        OTEL_METRIC_EXPORT_INTERVAL="500",
+    ):
         with WsgiThread(web) as server:
             response = httpx.post(f"{server.url}/bookings/42", timeout=10)
         assert response.status_code == 200
