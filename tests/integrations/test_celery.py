@@ -173,6 +173,21 @@ def test_request_to_task_is_one_trace_with_metrics_and_logs(
         celery_app.send_confirmation.apply_async((7,), expires=expired)
         # One more task behind the expired one: when it is done, the expiry was seen.
         assert celery_app.send_confirmation.delay(8).get(timeout=30) == 8
+        # What the children recorded arrives while they live, on their timers: a warm
+        # shutdown may cut their exit flush short (Celery does not promise the signal).
+        otlp_receiver.wait_for(
+            lambda r: (
+                len(r.logs("confirmation sent")) >= 2
+                and len(r.spans("process send_confirmation")) >= 2
+                and any(
+                    isinstance(log.body, str) and log.body.startswith("Task charge_card[")
+                    for log in r.logs()
+                )
+                and _total(r, "watchkit.queue.jobs", job_outcome="revoked") == 1
+                and _total(r, "watchkit.queue.jobs", job_outcome="success") == 3
+            ),
+            timeout=30,
+        )
     assert watchkit.force_flush()
 
     request = otlp_receiver.wait_for_span("POST /bookings/<int:booking_id>")
