@@ -173,8 +173,10 @@ def test_request_to_task_is_one_trace_with_metrics_and_logs(
         celery_app.send_confirmation.apply_async((7,), expires=expired)
         # One more task behind the expired one: when it is done, the expiry was seen.
         assert celery_app.send_confirmation.delay(8).get(timeout=30) == 8
-        # What the children recorded arrives while they live, on their timers: a warm
-        # shutdown may cut their exit flush short (Celery does not promise the signal).
+        # The children's spans and log lines arrive while they live, on their timers: a
+        # warm shutdown may cut their exit flush short (Celery does not promise the signal).
+        # The outcome counters are checked after the stop (the revoked one is counted by
+        # the main process, which flushes at its exit).
         otlp_receiver.wait_for(
             lambda r: (
                 len(r.logs("confirmation sent")) >= 2
@@ -183,8 +185,6 @@ def test_request_to_task_is_one_trace_with_metrics_and_logs(
                     isinstance(log.body, str) and log.body.startswith("Task charge_card[")
                     for log in r.logs()
                 )
-                and _total(r, "watchkit.queue.jobs", job_outcome="revoked") == 1
-                and _total(r, "watchkit.queue.jobs", job_outcome="success") == 3
             ),
             timeout=30,
         )
