@@ -162,6 +162,30 @@ async def _noop(j: Journey) -> None:
     return None
 
 
+async def test_run_series_start_at_zero_so_increase_sees_the_first_failure(telemetry, server):
+    """A declared journey reports pass, warn and fail at 0; its first failure is a step to 1."""
+
+    async def failing(j: Journey) -> None:
+        await j.get("fail", "/orders/7/fail")
+
+    definition = _journey("zero-first", failing)
+
+    def runs() -> list[tuple[str, float]]:
+        points = telemetry.metric_points("watchkit.synthetic.runs")
+        return sorted(
+            (dict(p.attributes)["result"], p.value)
+            for p in points
+            if dict(p.attributes)["journey"] == "zero-first"
+        )
+
+    assert runs() == [("fail", 0), ("pass", 0), ("warn", 0)]
+    result = await synthetic.run(definition, base_url=server.url)
+    assert result.error_type == "500"
+    assert runs() == [("fail", 1), ("pass", 0), ("warn", 0)]
+    points = telemetry.metric_points("watchkit.synthetic.runs")
+    assert all("error.type" not in dict(p.attributes) for p in points)
+
+
 @pytest.mark.collector
 def test_second_step_500_fails_and_telemetry_reaches_the_collector(rotel_collector, otlp_receiver):
     """Run fails naming step 2; counters, step spans and the marked server span arrive."""
@@ -202,7 +226,7 @@ def test_second_step_500_fails_and_telemetry_reaches_the_collector(rotel_collect
     )[-1]
     assert runs.value == 1
     assert runs.attributes["result"] == "fail"
-    assert runs.attributes["error.type"] == "500"
+    assert "error.type" not in runs.attributes  # on the spans: the series start at 0
     steps = otlp_receiver.wait_for(
         lambda r: [
             p

@@ -8,8 +8,12 @@ budget; the first failing step fails the run, which says which step and why.
 
 Telemetry of a run: one INTERNAL span ``synthetic <journey>`` with a CLIENT
 span per step whose ``traceparent`` is sent, so the server's span joins the
-trace; ``watchkit.synthetic.runs`` (counter: journey, result, error.type),
-``watchkit.synthetic.duration`` and ``watchkit.synthetic.step.duration``.
+trace; ``watchkit.synthetic.runs`` (counter: journey, result),
+``watchkit.synthetic.duration`` and ``watchkit.synthetic.step.duration``. Why
+a run failed (``error.type``, the step, the reason) is on its spans and in the
+:class:`RunResult`, not on the counter: its series are known when the journey
+is declared, so they start at 0 and an alert on ``increase()`` sees a journey's
+first failure.
 Requests carry ``User-Agent: watchkit-synthetic/<version>``, which watchkit's
 HTTP middleware marks ``user_agent.synthetic.type=test``.
 """
@@ -64,6 +68,7 @@ def user_agent() -> str:
 
 
 Result = Literal["pass", "warn", "fail"]
+_RESULTS: tuple[Result, ...] = ("pass", "warn", "fail")
 _MISSING = object()
 
 _TRACER = bound(get_tracer)
@@ -339,9 +344,18 @@ def journey(
         _JOURNEYS[journey_name] = JourneyDefinition(
             journey_name, function, checked_interval, checked_timeout, checked_degraded, base_url
         )
+        _start_at_zero(journey_name)
         return function
 
     return decorate
+
+
+def _start_at_zero(name: str) -> None:
+    # Prometheus' increase() needs a 0 before a series' first 1: without it a
+    # journey's first failure in a process would not fire the synthetic rule.
+    _RUNS.start_at_zero(
+        *({semconv.SYNTHETIC_JOURNEY: name, semconv.SYNTHETIC_RESULT: r} for r in _RESULTS)
+    )
 
 
 def journeys() -> dict[str, JourneyDefinition]:
@@ -425,8 +439,6 @@ async def run(
     }
     try:
         _DURATION.record(duration, attrs)
-        if kind is not None:
-            attrs[semconv.ERROR_TYPE] = kind
         _RUNS.add(1, attrs)
     except Exception:
         report("synthetic run telemetry")
