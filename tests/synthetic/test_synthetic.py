@@ -308,6 +308,35 @@ def test_cli_interval_runs_repeatedly_until_interrupted():
         assert "step 'track delivery': HTTP 500" in line
 
 
+@pytest.mark.parametrize(("signum", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_cli_interval_stops_on_a_signal_even_when_a_run_swallows_the_cancellation(signum, status):
+    """SIGINT or SIGTERM in the middle of a run that swallows its cancellation still stops."""
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WATCHKIT_"))}
+    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), WATCHKIT_EXPORTER="none")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "watchkit", "synthetic", "run",
+         "tests.synthetic.journeys_swallowing", "--interval", "0.2",
+         "--base-url", "http://127.0.0.1:9"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        line = ""
+        while not line.startswith("RUNNING"):
+            line = process.stdout.readline()
+            assert line or process.poll() is None, process.stderr.read() if process.stderr else ""
+        process.send_signal(getattr(signal, signum))
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == status, err
+    assert "Traceback" not in err, err
+
+
 def test_scheduler_runs_in_one_process_only(server, tmp_path):
     """Two schedulers on one lock file: one runs the journeys, the other waits, then takes over."""
     calls: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -59,18 +60,60 @@ async def _once(selected: list[JourneyDefinition], base_url: str | None) -> int:
     return 1 if failed else 0
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _on_stop_signals(stop: Callable[[int], None]) -> Callable[[], None]:
+    """Call ``stop(signum)`` on SIGINT and SIGTERM; return what undoes it."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in _STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, not the main thread
+            continue
+        installed.append(signum)
+
+    def undo() -> None:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+    return undo
+
+
 async def _forever(
     selected: list[JourneyDefinition], base_url: str | None, interval: float | None
 ) -> int:
+    """Run the journeys until SIGINT (exit 130) or SIGTERM (143), then return."""
+    # Cancelling the task alone is not enough to stop: a run can swallow the
+    # cancellation (Python 3.11's asyncio.wait_for does when the journey ends
+    # at that moment), so the loop also checks the flag between runs.
+    stopped: list[int] = []
+    task = asyncio.current_task()
+
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        if task is not None:
+            task.cancel()
+
+    undo = _on_stop_signals(stop)
     due = dict.fromkeys((d.name for d in selected), 0.0)
-    while True:
-        now = time.monotonic()
-        for definition in selected:
-            if now >= due[definition.name]:
-                every = interval or definition.interval or 300.0
-                due[definition.name] = now + every
-                _print(await run(definition, base_url=base_url))
-        await asyncio.sleep(max(0.05, min(due.values()) - time.monotonic()))
+    try:
+        while not stopped:
+            now = time.monotonic()
+            for definition in selected:
+                if not stopped and now >= due[definition.name]:
+                    every = interval or definition.interval or 300.0
+                    due[definition.name] = now + every
+                    _print(await run(definition, base_url=base_url))
+            if not stopped:
+                await asyncio.sleep(max(0.05, min(due.values()) - time.monotonic()))
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    finally:
+        undo()
+    return 128 + stopped[0]
 
 
 def main(
