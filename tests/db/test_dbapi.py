@@ -66,6 +66,24 @@ def test_sqlite_query_span_and_metric(
     }
 
 
+def test_duration_exemplar_links_the_enclosing_span(
+    telemetry: TelemetryCapture, lite: sqlite3.Connection
+) -> None:
+    """The duration point's exemplar names the trace and span the query ran under."""
+    with watchkit.span("list_orders"):
+        lite.execute("SELECT id FROM orders WHERE id = ?", (1,))
+    lite.execute("SELECT city FROM orders WHERE id = ?", (1,))  # outside a trace: no exemplar
+    parent = telemetry.span("list_orders").context
+    (point,) = telemetry.metric_points(DURATION, {"db.operation.name": "SELECT"})
+    assert point.count == 2
+    assert [(e.trace_id, e.span_id) for e in point.exemplars] == [
+        (parent.trace_id, parent.span_id)  # type: ignore[union-attr]
+    ]
+    inner, outer = telemetry.spans("SELECT orders")
+    assert inner.parent is not None and inner.parent.span_id == parent.span_id  # type: ignore[union-attr]
+    assert outer.parent is None
+
+
 def test_query_text_never_on_metrics(telemetry: TelemetryCapture, lite: sqlite3.Connection) -> None:
     """No metric attribute carries query text or a literal."""
     lite.execute("INSERT INTO orders (city) VALUES ('ann@example.com')")
