@@ -129,6 +129,14 @@ def test_proxy_is_transparent(telemetry: TelemetryCapture, lite: sqlite3.Connect
     assert isinstance(cur, sqlite3.Cursor)
     assert cur.execute("SELECT city FROM orders") is cur
     assert list(cur) == [("x",)]
+    lite.executemany("INSERT INTO orders (city) VALUES (?)", [("y",), ("z",)])
+    cur.execute("SELECT city FROM orders ORDER BY id")
+    assert cur.fetchone() == ("x",)
+    assert cur.fetchmany(1) == [("y",)]
+    assert cur.fetchmany(size=5) == [("z",)]
+    assert cur.fetchall() == []
+    lite.rollback()
+    assert cur.execute("SELECT count(*) FROM orders").fetchone() == (1,)
     assert watchkit.db.instrument_connection(lite) is lite
     lite.executescript("CREATE TABLE a (x); CREATE TABLE b (y);")
     assert telemetry.spans("CREATE TABLE a CREATE TABLE b")
