@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,44 @@ from benchmarks.harness import Budget, Suite
 
 QUERY_SQLITE = "SELECT id, city FROM orders WHERE id = ?"
 QUERY_PG = "SELECT id, city FROM orders WHERE id = %s"
+FLOOR = "SDK calls alone (same span and metric; floor)"
+
+
+class _SdkFloor:
+    """The SDK calls any instrumentation of this query must make, and nothing else.
+
+    The same CLIENT span (name and attributes as watchkit's, computed once, not
+    per query) and the same ``db.client.operation.duration`` point, straight on
+    the shared providers: no SQL analysis, no proxy, no context lookups of its
+    own. No instrumentation recording this telemetry through the SDK can cost
+    less, so its overhead over the bare driver bounds the budget from below.
+    """
+
+    def __init__(self, cursor: Any, query: str, providers: Providers, target: Any) -> None:
+        from opentelemetry.trace import SpanKind
+
+        from watchkit._internal.semconv import DB_CLIENT_OPERATION_DURATION, DB_DURATION_BUCKETS
+
+        self.cursor = cursor
+        shape = target.shape_of(query)
+        self.name, self.attributes, self.series = shape.name, shape.span_attributes, shape.series[0]
+        self.kind = SpanKind.CLIENT
+        self.tracer = providers.tracer_provider.get_tracer("benchmarks.floor")
+        self.histogram = providers.meter_provider.get_meter("benchmarks.floor").create_histogram(
+            DB_CLIENT_OPERATION_DURATION, "s",
+            explicit_bucket_boundaries_advisory=DB_DURATION_BUCKETS,
+        )  # fmt: skip
+
+    def execute(self, sql: str, parameters: Any) -> Any:
+        span = self.tracer.start_span(self.name, kind=self.kind, attributes=self.attributes)
+        start = time.perf_counter()
+        result = self.cursor.execute(sql, parameters)
+        self.histogram.record(time.perf_counter() - start, self.series)
+        span.end()
+        return result
+
+    def fetchone(self) -> Any:
+        return self.cursor.fetchone()
 
 
 def _cases(connect: Callable[[], Any], query: str, providers: Providers) -> dict[str, Any]:
@@ -47,6 +86,7 @@ def _cases(connect: Callable[[], Any], query: str, providers: Providers) -> dict
     ours = watchkit.db.instrument_connection(connect())
     cursors = {name: conn.cursor() for name, conn in
                (("bare", bare), ("contrib", contrib), ("watchkit", ours))}  # fmt: skip
+    cursors["floor"] = _SdkFloor(connect().cursor(), query, providers, ours._self_target)
 
     def run(cursor: Any) -> Callable[[], object]:
         def one() -> object:
@@ -59,6 +99,7 @@ def _cases(connect: Callable[[], Any], query: str, providers: Providers) -> dict
         "bare driver": run(cursors["bare"]),
         "contrib dbapi instrument_connection": run(cursors["contrib"]),
         "watchkit.db.instrument_connection": run(cursors["watchkit"]),
+        FLOOR: run(cursors["floor"]),
     }
 
 
