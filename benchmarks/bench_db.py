@@ -72,7 +72,9 @@ class _SdkFloor:
         return self.cursor.fetchone()
 
 
-def _cases(connect: Callable[[], Any], query: str, providers: Providers) -> dict[str, Any]:
+def _cases(
+    connect: Callable[[], Any], query: str, providers: Providers, **options: Any
+) -> dict[str, Any]:
     os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "database"
     from opentelemetry.instrumentation import dbapi
 
@@ -83,7 +85,7 @@ def _cases(connect: Callable[[], Any], query: str, providers: Providers) -> dict
         "bench", connect(), "postgresql" if "%s" in query else "sqlite",
         tracer_provider=providers.tracer_provider, meter_provider=providers.meter_provider,
     )  # fmt: skip
-    ours = watchkit.db.instrument_connection(connect())
+    ours = watchkit.db.instrument_connection(connect(), **options)
     cursors = {name: conn.cursor() for name, conn in
                (("bare", bare), ("contrib", contrib), ("watchkit", ours))}  # fmt: skip
     cursors["floor"] = _SdkFloor(connect().cursor(), query, providers, ours._self_target)
@@ -120,6 +122,39 @@ BUDGET = [
 ]
 
 
+def _in_request(providers: Providers) -> Suite:
+    """The SQLite rows again, every query under one sampled request span.
+
+    Where queries usually run: the duration point of both instrumentations then
+    carries an exemplar, and watchkit counts each query's shape for N+1
+    detection. Its N+1 duration threshold is raised so that the one warning
+    30 000 queries under one span would give stays out of the tables; the
+    per-query counting is the same.
+    """
+    from opentelemetry import context, trace
+
+    tokens: list[Any] = []
+
+    def start() -> None:
+        request = providers.tracer_provider.get_tracer("benchmarks").start_span("GET /orders")
+        tokens.append((request, context.attach(trace.set_span_in_context(request))))
+
+    def stop() -> None:
+        request, token = tokens.pop()
+        context.detach(token)
+        request.end()
+
+    return Suite(
+        "Database: per-query cost, sqlite3 in memory, inside a request span",
+        cases=_cases(_sqlite, QUERY_SQLITE, providers, n_plus_one_duration=1e9),
+        budgets=BUDGET,
+        setup=start,
+        teardown=stop,
+        number=2000,
+        rounds=15,
+    )
+
+
 def suites() -> list[Suite]:
     providers = Providers()
     result = [
@@ -130,7 +165,8 @@ def suites() -> list[Suite]:
             setup=providers.install,
             number=2000,
             rounds=15,
-        )
+        ),
+        _in_request(providers),
     ]
     from tests.support.postgres import PostgresServer, pg_binaries
 
