@@ -84,6 +84,21 @@ def test_duration_exemplar_links_the_enclosing_span(
     assert outer.parent is None
 
 
+def test_shapes_by_raw_text_stay_bounded() -> None:
+    """A connection caches short statement texts up to a count; long ones are never kept."""
+    from watchkit._db import _record
+    from watchkit._db._sql import MAX_QUERY_TEXT
+
+    target = _record.Target("sqlite")
+    long = "SELECT * FROM orders WHERE note = '" + "x" * MAX_QUERY_TEXT + "'"
+    assert target.shape_of(long).name == "SELECT orders"
+    assert long not in target._by_sql
+    for i in range(_record._MAX_TEXTS + 10):
+        assert target.shape_of(f"SELECT {i} FROM orders").info.text == "SELECT ? FROM orders"
+        assert len(target._by_sql) <= _record._MAX_TEXTS
+    assert target.shape_of("SELECT 1 FROM orders") is target.shape_of("SELECT 2 FROM orders")
+
+
 def test_query_text_never_on_metrics(telemetry: TelemetryCapture, lite: sqlite3.Connection) -> None:
     """No metric attribute carries query text or a literal."""
     lite.execute("INSERT INTO orders (city) VALUES ('ann@example.com')")

@@ -39,7 +39,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation import _SPAN_KEY as _CURRENT_SPAN_KEY
 
-from watchkit._db._sql import QueryInfo, analyse
+from watchkit._db._sql import MAX_QUERY_TEXT, QueryInfo, analyse
 from watchkit._internal import fork
 from watchkit._internal.guard import internal_logger, report
 from watchkit._internal.semconv import (
@@ -84,6 +84,8 @@ SLOW_LOG_LIMIT: Final = 10
 _SQLITE: Final = "sqlite"
 SLOW_LOG_WINDOW: Final = 60.0
 _MAX_SHAPES_PER_SPAN: Final = 256
+# Raw statement texts each Target maps to their shape (the hot ones are few).
+_MAX_TEXTS: Final = 512
 # Frames of these modules are the database machinery, not the caller to blame.
 _MACHINERY: Final = (
     "watchkit.",
@@ -265,14 +267,17 @@ class Target:
 
         One lookup keyed by the driver's string, whose hash Python keeps: the
         analysis and the per-shape lookup (which hashes a tuple) run once per text.
+        Only texts up to :data:`MAX_QUERY_TEXT` characters are kept, so a
+        connection holds at most about a megabyte of them.
         """
         shape = self._by_sql.get(sql)
         if shape is None:
             shape = self.shape(analyse(sql))
-            # Texts with inline literals come and go: drop them wholesale.
-            if len(self._by_sql) >= 1024:
-                self._by_sql.clear()
-            self._by_sql[sql] = shape
+            if len(sql) <= MAX_QUERY_TEXT:
+                # Texts with inline literals come and go: drop them wholesale.
+                if len(self._by_sql) >= _MAX_TEXTS:
+                    self._by_sql.clear()
+                self._by_sql[sql] = shape
         return shape
 
     def shape(self, info: QueryInfo) -> Shape:
@@ -415,7 +420,7 @@ def begin(target: Target, sql: Any, batch: int | None = None) -> Operation | Non
             attributes = shape.span_attributes  # the SDK copies it
             if batch is not None:
                 attributes = {**attributes, DB_OPERATION_BATCH_SIZE: batch}
-            span = tracer.start_span(shape.name, context, _CLIENT, attributes)
+            span = tracer.start_span(shape.name, context, kind=_CLIENT, attributes=attributes)
         operation = Operation(target, shape.info, batch, shape.series, span, parent, context)
         if target.suppress_contrib:
             operation.token = otel_context.attach(suppressing_context())
