@@ -66,6 +66,39 @@ def test_sqlite_query_span_and_metric(
     }
 
 
+def test_duration_exemplar_links_the_enclosing_span(
+    telemetry: TelemetryCapture, lite: sqlite3.Connection
+) -> None:
+    """The duration point's exemplar names the trace and span the query ran under."""
+    with watchkit.span("list_orders"):
+        lite.execute("SELECT id FROM orders WHERE id = ?", (1,))
+    lite.execute("SELECT city FROM orders WHERE id = ?", (1,))  # outside a trace: no exemplar
+    parent = telemetry.span("list_orders").context
+    (point,) = telemetry.metric_points(DURATION, {"db.operation.name": "SELECT"})
+    assert point.count == 2
+    assert [(e.trace_id, e.span_id) for e in point.exemplars] == [
+        (parent.trace_id, parent.span_id)  # type: ignore[union-attr]
+    ]
+    inner, outer = telemetry.spans("SELECT orders")
+    assert inner.parent is not None and inner.parent.span_id == parent.span_id  # type: ignore[union-attr]
+    assert outer.parent is None
+
+
+def test_shapes_by_raw_text_stay_bounded() -> None:
+    """A connection caches short statement texts up to a count; long ones are never kept."""
+    from watchkit._db import _record
+    from watchkit._db._sql import MAX_QUERY_TEXT
+
+    target = _record.Target("sqlite")
+    long = "SELECT * FROM orders WHERE note = '" + "x" * MAX_QUERY_TEXT + "'"
+    assert target.shape_of(long).name == "SELECT orders"
+    assert long not in target._by_sql
+    for i in range(_record._MAX_TEXTS + 10):
+        assert target.shape_of(f"SELECT {i} FROM orders").info.text == "SELECT ? FROM orders"
+        assert len(target._by_sql) <= _record._MAX_TEXTS
+    assert target.shape_of("SELECT 1 FROM orders") is target.shape_of("SELECT 2 FROM orders")
+
+
 def test_query_text_never_on_metrics(telemetry: TelemetryCapture, lite: sqlite3.Connection) -> None:
     """No metric attribute carries query text or a literal."""
     lite.execute("INSERT INTO orders (city) VALUES ('ann@example.com')")
@@ -111,6 +144,14 @@ def test_proxy_is_transparent(telemetry: TelemetryCapture, lite: sqlite3.Connect
     assert isinstance(cur, sqlite3.Cursor)
     assert cur.execute("SELECT city FROM orders") is cur
     assert list(cur) == [("x",)]
+    lite.executemany("INSERT INTO orders (city) VALUES (?)", [("y",), ("z",)])
+    cur.execute("SELECT city FROM orders ORDER BY id")
+    assert cur.fetchone() == ("x",)
+    assert cur.fetchmany(1) == [("y",)]
+    assert cur.fetchmany(size=5) == [("z",)]
+    assert cur.fetchall() == []
+    lite.rollback()
+    assert cur.execute("SELECT count(*) FROM orders").fetchone() == (1,)
     assert watchkit.db.instrument_connection(lite) is lite
     lite.executescript("CREATE TABLE a (x); CREATE TABLE b (y);")
     assert telemetry.spans("CREATE TABLE a CREATE TABLE b")

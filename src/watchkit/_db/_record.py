@@ -39,7 +39,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation import _SPAN_KEY as _CURRENT_SPAN_KEY
 
-from watchkit._db._sql import QueryInfo, analyse
+from watchkit._db._sql import MAX_QUERY_TEXT, QueryInfo, analyse
 from watchkit._internal import fork
 from watchkit._internal.guard import internal_logger, report
 from watchkit._internal.semconv import (
@@ -84,6 +84,8 @@ SLOW_LOG_LIMIT: Final = 10
 _SQLITE: Final = "sqlite"
 SLOW_LOG_WINDOW: Final = 60.0
 _MAX_SHAPES_PER_SPAN: Final = 256
+# Raw statement texts each Target maps to their shape (the hot ones are few).
+_MAX_TEXTS: Final = 512
 # Frames of these modules are the database machinery, not the caller to blame.
 _MACHINERY: Final = (
     "watchkit.",
@@ -110,7 +112,7 @@ _CLIENT = SpanKind.CLIENT
 # skip their work while this context key is set: the one switch they share.
 # It is private to opentelemetry-api and pinned by tests/db/test_coexistence.py.
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
-_get_value = otel_context.get_value
+_get_current = otel_context.get_current
 # trace.get_current_span() without its call and INVALID_SPAN fallback.
 _SPAN_KEY = _CURRENT_SPAN_KEY
 
@@ -213,6 +215,7 @@ class Target:
     """Where a hook sends queries, and how it reports them; built once per connection/engine."""
 
     __slots__ = (
+        "_by_sql",
         "_metric_attributes",
         "_shapes",
         "_span_attributes",
@@ -257,12 +260,31 @@ class Target:
         self._span_attributes = base
         self._metric_attributes: dict[tuple[str, str, str | None], tuple[dict[str, Any], Any]] = {}
         self._shapes: dict[QueryInfo, Shape] = {}
+        self._by_sql: dict[str, Shape] = {}
+
+    def shape_of(self, sql: str) -> Shape:
+        """The :class:`Shape` of a statement's raw text (cached per text, bounded).
+
+        One lookup keyed by the driver's string, whose hash Python keeps: the
+        analysis and the per-shape lookup (which hashes a tuple) run once per text.
+        Only texts up to :data:`MAX_QUERY_TEXT` characters are kept, so a
+        connection holds at most about a megabyte of them.
+        """
+        shape = self._by_sql.get(sql)
+        if shape is None:
+            shape = self.shape(analyse(sql))
+            if len(sql) <= MAX_QUERY_TEXT:
+                # Texts with inline literals come and go: drop them wholesale.
+                if len(self._by_sql) >= _MAX_TEXTS:
+                    self._by_sql.clear()
+                self._by_sql[sql] = shape
+        return shape
 
     def shape(self, info: QueryInfo) -> Shape:
         """Everything recorded for one query shape that does not change per query (cached)."""
         shape = self._shapes.get(info)
         if shape is None:
-            shape = Shape(self.span_name(info), self.span_attributes(info),
+            shape = Shape(info, self.span_name(info), self.span_attributes(info),
                           self.metric_series(info, None))  # fmt: skip
             # Bounded like the analysis cache: shapes with inline literals come and go.
             if len(self._shapes) >= 4096:
@@ -307,8 +329,9 @@ class Target:
 
 
 class Shape(NamedTuple):
-    """A query shape's span name, span attributes (shared: never mutated) and metric series."""
+    """A query shape's analysis, span name, span attributes (shared: never mutated), series."""
 
+    info: QueryInfo
     name: str
     span_attributes: dict[str, Any]
     series: tuple[dict[str, Any], Any]
@@ -317,15 +340,25 @@ class Shape(NamedTuple):
 class Operation:
     """One database operation in flight (see :func:`begin`)."""
 
-    __slots__ = ("batch", "info", "parent", "series", "span", "start", "target", "token")
+    __slots__ = ("batch", "context", "info", "parent", "series", "span", "start", "target", "token")
 
-    def __init__(self, target: Target, info: QueryInfo, batch: int | None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        info: QueryInfo,
+        batch: int | None,
+        series: tuple[dict[str, Any], Any],
+        span: trace.Span | None,
+        parent: trace.Span | None,
+        context: otel_context.Context,
+    ) -> None:
         self.target = target
         self.info = info
         self.batch = batch
-        self.series: tuple[dict[str, Any], Any] | None = None
-        self.span: trace.Span | None = None
-        self.parent: trace.Span | None = None
+        self.series = series
+        self.span = span
+        self.parent = parent
+        self.context = context
         self.token: object = None
         self.start = 0.0
 
@@ -337,9 +370,11 @@ class Operation:
                 otel_context.detach(self.token)  # type: ignore[arg-type]
             target, info = self.target, self.info
             kind = None if error is None else error_type(error)
-            series = self.series if kind is None and self.series is not None else (
-                target.metric_series(info, kind))  # fmt: skip
-            record(_DURATION, duration, series[0], series[1])
+            series = self.series if kind is None else target.metric_series(info, kind)
+            # The context the operation began in (the same task's, so the same
+            # trace): exemplars link to the span the query ran under, and the
+            # SDK does not look the current context up again.
+            record(_DURATION, duration, series[0], series[1], self.context)
             span = self.span
             slow = duration >= target.slow_query_threshold
             if span is not None:
@@ -367,23 +402,26 @@ def begin(target: Target, sql: Any, batch: int | None = None) -> Operation | Non
     an ``executemany``.
     """
     try:
-        if _get_value(OWN_CALL_KEY):
+        # One context read for everything below; the SDK is handed it too, so
+        # start_span and its sampler do not read it twice more.
+        context = _get_current()
+        if context.get(OWN_CALL_KEY):
             return None  # a health probe's SELECT 1 is not the application's traffic
         if not isinstance(sql, str):
             sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
-        info = analyse(sql)
-        operation = Operation(target, info, batch)
-        shape = target.shape(info)
-        operation.series = shape.series
+        shape = target.shape_of(sql)
+        span: trace.Span | None = None
+        parent: trace.Span | None = None
         tracer = TRACER.get()
         if tracer is not None:
-            parent = otel_context.get_value(_SPAN_KEY)
-            if parent is not None and parent.is_recording():  # type: ignore[attr-defined]
-                operation.parent = parent  # type: ignore[assignment]
+            current: trace.Span | None = context.get(_SPAN_KEY)  # type: ignore[assignment]
+            if current is not None and current.is_recording():
+                parent = current
             attributes = shape.span_attributes  # the SDK copies it
             if batch is not None:
                 attributes = {**attributes, DB_OPERATION_BATCH_SIZE: batch}
-            operation.span = tracer.start_span(shape.name, kind=_CLIENT, attributes=attributes)
+            span = tracer.start_span(shape.name, context, kind=_CLIENT, attributes=attributes)
+        operation = Operation(target, shape.info, batch, shape.series, span, parent, context)
         if target.suppress_contrib:
             operation.token = otel_context.attach(suppressing_context())
         operation.start = time.perf_counter()
