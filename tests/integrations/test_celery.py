@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -64,29 +66,32 @@ def _worker(
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "-n", f"worker-{os.getpid()}@localhost", *extra,
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=_worker_env(endpoint, broker, **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # warm shutdown: children exit, then the parent
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-        if process.stdout:
-            process.stdout.close()
-        print(f"celery worker output:\n{output}")
-        # Task failures are logged as JSON; a bare traceback is a crash of the worker.
-        assert not [line for line in output.splitlines() if line.startswith("Traceback")], output
+    # A file, not a pipe: a worker that logs a lot would block on a full pipe.
+    with tempfile.TemporaryFile() as output_file:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=_worker_env(endpoint, broker, **env),
+            stdout=output_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # warm shutdown: children exit, then the parent
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            output_file.seek(0)
+            output = output_file.read().decode(errors="replace")
+            print(f"celery worker output:\n{output}")
+            # Task failures are logged as JSON; a bare traceback is a crash of the worker.
+            assert not [line for line in output.splitlines() if line.startswith("Traceback")], (
+                output
+            )
 
 
 @pytest.fixture
@@ -302,6 +307,54 @@ def test_max_tasks_per_child_one_loses_no_span(rotel_collector, otlp_receiver, c
     ids = {s.attributes["messaging.message.id"] for s in spans}
     assert ids == {r.id for r in results}
     assert len({s.resource_attributes["process.pid"] for s in spans}) == 6
+
+
+def test_children_forked_while_the_main_process_logs_flush_at_exit(
+    rotel_collector, otlp_receiver, celery_app
+):
+    """Children forked while a thread of the main process writes a line run, exit, and flush.
+
+    The main process logs without pause, so the pool forks its children (the first
+    two and each replacement after max_tasks_per_child) while that thread holds the
+    line lock. A child that inherited it held would hang on its first line: no task,
+    no exit, a warm shutdown ended by SIGKILL, its telemetry lost. With one-minute
+    timers, what arrives was flushed at a child's exit, some at the warm shutdown
+    (eight tasks do not split into whole runs of three).
+    """
+    app = celery_app.app
+    stop_started = 0.0
+    with _worker(
+        rotel_collector.http_endpoint,
+        app.conf.broker_url,
+        "--max-tasks-per-child=3",
+        WATCHKIT_TEST_CHATTY_MAIN="1",
+    ):
+        results = [celery_app.send_confirmation.delay(n) for n in range(8)]
+        assert [r.get(timeout=20) for r in results] == list(range(8))
+        stop_started = time.monotonic()
+    # A hung child keeps the warm shutdown waiting until _worker kills it (30 s).
+    assert time.monotonic() - stop_started < 20
+
+    ids = {r.id for r in results}
+
+    def arrived(r: OtlpReceiver) -> bool:
+        spans = {
+            s.attributes.get("messaging.message.id") for s in r.spans("process send_confirmation")
+        }
+        return (
+            spans >= ids
+            and {log.attributes.get("task_id") for log in r.logs("confirmation sent")} >= ids
+            and _total(r, "watchkit.queue.jobs", job_name="send_confirmation") == 8
+        )
+
+    otlp_receiver.wait_for(arrived, timeout=20)
+    spans = otlp_receiver.spans("process send_confirmation")
+    assert len(spans) == 8
+    pids = {s.resource_attributes["process.pid"] for s in spans}
+    assert len(pids) >= 3  # at least one replacement child ran tasks
+    assert {
+        log.resource_attributes["process.pid"] for log in otlp_receiver.logs("confirmation sent")
+    } == pids
 
 
 def test_pool_children_export_on_their_own(rotel_collector, otlp_receiver, celery_app):

@@ -18,6 +18,13 @@ registration order within a phase, which is import order: a lower layer's hook
 runs before a higher layer's. Fresh locks come first because every later hook
 may need them. A hook that raises is logged and the others still run: a broken
 hook must not leave the worker without its locks.
+
+A fresh lock is not always enough: what the lock guards may have its own lock
+underneath (a stream's buffer, which CPython does not renew after a fork), left
+held by a thread of the parent that was writing at the moment of the fork.
+:func:`hold_across_fork` makes the forking thread take such a lock before the
+fork (waiting at most :data:`HOLD_TIMEOUT` for the thread inside it to leave),
+so the child starts with the lock and what it guards untouched by anyone.
 """
 
 from __future__ import annotations
@@ -26,9 +33,19 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
-__all__ = ["LOCKS", "PIPELINE", "SERVICES", "STATE", "at_fork", "hooks", "run_child_hooks"]
+__all__ = [
+    "HOLD_TIMEOUT",
+    "LOCKS",
+    "PIPELINE",
+    "SERVICES",
+    "STATE",
+    "at_fork",
+    "hold_across_fork",
+    "hooks",
+    "run_child_hooks",
+]
 
 LOCKS: Final = 0
 """Replace locks (and anything holding one) that another thread may have held."""
@@ -39,10 +56,23 @@ PIPELINE: Final = 2
 SERVICES: Final = 3
 """Restart background work the child needs (it only restarts lazily, on use)."""
 
+HOLD_TIMEOUT: Final = 0.5
+"""Seconds a fork waits for a held lock (a writer stuck on a full pipe must not stop it)."""
+
 _PHASES: Final = (LOCKS, STATE, PIPELINE, SERVICES)
 _hooks: dict[int, list[tuple[str, Callable[[], None]]]] = {phase: [] for phase in _PHASES}
 _registry_lock = threading.Lock()
 _logger = logging.getLogger("watchkit")
+
+
+class _Lock(Protocol):
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+_held: list[tuple[str, Callable[[], _Lock]]] = []
+_holding = threading.local()  # per forking thread: two threads may fork at once
 
 
 def at_fork(phase: int, name: str, hook: Callable[[], None]) -> None:
@@ -57,6 +87,51 @@ def at_fork(phase: int, name: str, hook: Callable[[], None]) -> None:
         raise ValueError(f"at_fork: phase must be one of {_PHASES}, got {phase!r}")
     with _registry_lock:
         _hooks[phase].append((name, hook))
+
+
+def hold_across_fork(name: str, lock: Callable[[], _Lock]) -> None:
+    """Hold ``lock()`` while the process forks, so no other thread is inside it then.
+
+    For a short lock around work whose own state a fork can break (a write to
+    a stream). The forking thread waits at most :data:`HOLD_TIMEOUT` for it and
+    forks anyway after that; the lock is released in the parent and in the
+    child. Register a :data:`LOCKS` hook that renews the lock as well: it is
+    the child's way out when the wait timed out.
+
+    Args:
+        name: for :func:`hooks` and debugging.
+        lock: returns the lock to hold (looked up at each fork: it may be renewed).
+    """
+    with _registry_lock:
+        _held.append((name, lock))
+
+
+def _before_fork() -> None:
+    taken: list[_Lock] = []
+    _holding.locks = taken
+    for _, get in list(_held):
+        try:
+            lock = get()
+            if lock.acquire(timeout=HOLD_TIMEOUT):
+                taken.append(lock)
+        except Exception:  # never stop a fork; the child renews the lock
+            continue
+
+
+def _release_held() -> None:
+    # In the child, this thread (the only one left) is the one that took them.
+    taken: list[_Lock] = getattr(_holding, "locks", [])
+    _holding.locks = []
+    for lock in reversed(taken):
+        try:
+            lock.release()
+        except RuntimeError:
+            continue
+
+
+def _after_fork_in_child() -> None:
+    _release_held()
+    run_child_hooks()
 
 
 def hooks() -> list[tuple[int, str]]:
@@ -78,4 +153,6 @@ def run_child_hooks() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=run_child_hooks)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_release_held, after_in_child=_after_fork_in_child
+    )

@@ -23,7 +23,12 @@ every Celery app of the process is covered):
   forked it (``worker_process_init`` only checks that it ran). Before a child
   exits (``max_tasks_per_child``, ``max_memory_per_child``, a warm shutdown),
   ``worker_process_shutdown`` flushes its spans, logs and metrics, which the
-  batch processor would otherwise lose.
+  batch processor would otherwise lose. At a warm shutdown the main process
+  waits for every child before it exits, so nothing cuts that flush short
+  (bounded by ``shutdown_timeout``); a child that never exits (it hung) is what
+  loses telemetry, when the worker is killed and Celery's parent-death signal
+  takes the children with it. The log-line lock is held across each fork for
+  that reason (see :mod:`watchkit._internal.fork`).
 - Queue depths of a Redis broker (``redis://``, ``rediss://``), priority lists
   included, reported by one process among all through a lease in the broker.
 

@@ -25,7 +25,7 @@ from structlog._config import BoundLoggerLazyProxy
 from structlog.contextvars import merge_contextvars
 from structlog.stdlib import ExtraAdder, ProcessorFormatter
 
-from watchkit._internal import guard, semconv
+from watchkit._internal import fork, guard, semconv
 from watchkit._internal.settings import Settings, resolve_or_defaults
 from watchkit.logs._otel import OTelExport
 from watchkit.logs._processors import (
@@ -399,6 +399,18 @@ class _Fallback:
 
 
 _FALLBACK = _Fallback()
+
+
+def _fresh_locks() -> None:
+    RUNTIME.lock = threading.Lock()
+    _FALLBACK.lock = threading.Lock()
+
+
+# A pre-fork server forks while other threads write lines: the child would find
+# the line lock (or the stream's own buffer lock under it) held for ever, and its
+# first line would hang the worker. The fork waits for the line being written.
+fork.hold_across_fork("logs.runtime.lock", lambda: RUNTIME.lock)
+fork.at_fork(fork.LOCKS, "logs.locks", _fresh_locks)
 
 
 def _fallback_formatter() -> logging.Formatter:
