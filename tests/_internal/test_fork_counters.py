@@ -35,3 +35,23 @@ def test_child_does_not_report_what_the_parent_counted(telemetry: TelemetryCaptu
 def test_the_sdk_internal_it_relies_on_is_there(telemetry: TelemetryCapture) -> None:
     """Fails loudly when the SDK's private measurement consumer changes shape."""
     assert forget_parent_measurements(telemetry.meter_provider) is True
+
+
+def test_the_sdk_reader_lock_it_renews_is_there() -> None:
+    """Fails loudly when the SDK's periodic reader stops keeping its export lock there."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    from watchkit._internal.pipeline import renew_export_locks
+
+    reader = PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=60_000)
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        before = reader._export_lock
+        assert renew_export_locks(provider) == 1
+        assert reader._export_lock is not before
+    finally:
+        provider.shutdown()

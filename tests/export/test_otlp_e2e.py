@@ -235,3 +235,45 @@ def test_parent_and_forked_children_export_concurrently_without_corruption(
     )
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, 0, 0, 0]
     otlp_receiver.wait_for(lambda r: len({s.name for s in r.spans()}) == 1 + 5 * 300)
+
+
+def test_child_forked_while_the_parent_exports_metrics_still_exports_its_own(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver
+) -> None:
+    """A fork in the middle of the parent's metric export leaves the child able to export.
+
+    The SDK's periodic reader holds a lock while it exports and does not renew it after a
+    fork: here the parent holds it across the fork (as its reader thread does for a few
+    milliseconds of every interval), and the child's metrics must still arrive.
+    """
+    result = run_python(
+        f"""
+        import json, os
+        import watchkit
+        watchkit.configure(service_name="fork-mid-export", exporter="otlp",
+                           endpoint="{rotel_collector.http_endpoint}", shutdown_timeout=5)
+        jobs = watchkit.counter("test.fork.mid_export.jobs")
+        jobs.add(1, {{"side": "parent"}})
+        from watchkit._internal.state import STATE
+        reader = STATE.pipeline.meter_provider._metric_readers[0]
+        with reader._export_lock:  # an export in flight at the moment of the fork
+            pid = os.fork()
+            if pid == 0:
+                jobs.add(2, {{"side": "child"}})
+                os._exit(0 if watchkit.shutdown(timeout=5) else 3)
+        code = os.waitpid(pid, 0)[1]
+        watchkit.shutdown()
+        print(json.dumps({{"code": code, "child": pid}}))
+        """,
+        timeout=60,
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["code"] == 0, result.stderr
+    points = otlp_receiver.wait_for(
+        lambda r: [
+            p for p in r.metrics("test.fork.mid_export.jobs") if p.attributes.get("side") == "child"
+        ],
+        timeout=15,
+    )
+    assert points[-1].value == 2
+    assert points[-1].resource_attributes["process.pid"] == out["child"]

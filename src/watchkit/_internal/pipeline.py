@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from watchkit._internal import fork
 from watchkit._internal.diagnostics import export_health
@@ -170,6 +171,25 @@ def forget_parent_measurements(provider: object) -> bool:
     return True
 
 
+def renew_export_locks(provider: object) -> int:
+    """Give each periodic metric reader of ``provider`` a fresh export lock; how many.
+
+    The SDK (1.45) restarts a periodic reader's thread after a fork but keeps
+    the lock its export holds. A child forked while the parent's reader was
+    exporting (a few milliseconds of every interval: one pre-fork child in a
+    few hundred) inherits it held, and none of that child's metrics ever
+    leave, not even at its exit flush. No thread of the child is exporting
+    yet, so a fresh lock is always right.
+    """
+    readers = getattr(provider, "_metric_readers", ())
+    renewed = 0
+    for reader in readers:
+        if isinstance(reader, PeriodicExportingMetricReader) and hasattr(reader, "_export_lock"):
+            reader._export_lock = threading.Lock()
+            renewed += 1
+    return renewed
+
+
 def _after_fork_in_child() -> None:
     # The SDK's providers renew service.instance.id and restart their worker
     # threads after a fork; process.pid is watchkit's and is renewed here.
@@ -178,8 +198,10 @@ def _after_fork_in_child() -> None:
     if pipeline is None:
         return
     for provider in owned_providers(pipeline):
-        if isinstance(provider, MeterProvider) and not forget_parent_measurements(provider):
-            internal_logger.debug("watchkit: cannot reset inherited metric points after fork")
+        if isinstance(provider, MeterProvider):
+            if not forget_parent_measurements(provider):
+                internal_logger.debug("watchkit: cannot reset inherited metric points after fork")
+            renew_export_locks(provider)
         update = getattr(provider, "_update_resource", None)
         if update is not None:
             try:
