@@ -63,6 +63,7 @@ __all__ = [
 
 OTHER: Final = "_OTHER"
 _MAX_CACHED_HOSTS: Final = 4096
+_MAX_CACHED_SERIES: Final = 4096
 
 _DURATION = Histogram(
     HTTP_CLIENT_REQUEST_DURATION, UNIT_SECONDS, "Duration of outgoing HTTP requests.",
@@ -76,7 +77,14 @@ _SUPPRESS_HTTP: Final = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
 # the OTLP exporter's own requests must never be recorded, or every export
 # would produce telemetry to export.
 _SUPPRESS: Final = otel_context._SUPPRESS_INSTRUMENTATION_KEY
-_get_value = otel_context.get_value
+_get_current = otel_context.get_current
+_set_value = otel_context.set_value
+_attach = otel_context.attach
+_detach = otel_context.detach
+_inject = propagate.inject
+_set_span_in_context = trace.set_span_in_context
+_perf_counter = time.perf_counter
+_CLIENT: Final = SpanKind.CLIENT
 
 
 class Route(NamedTuple):
@@ -174,6 +182,7 @@ class HostMap:
         # With no port in any entry, the route depends on the host alone: cache by host.
         self._by_port = any(e[1] is not None for e in [*self.dependencies, *self.internal])
         self._cache: dict[object, Route] = {}
+        self._shapes: dict[tuple[str, str, int | None], _Shape] = {}
         self._lock = threading.Lock()
 
     def route(self, host: str, port: int | None = None) -> Route:
@@ -223,34 +232,89 @@ def current_hosts() -> HostMap:
     return _hosts
 
 
+class _Shape:
+    """Everything recorded for calls of one method to one host and port, built once.
+
+    The span's name and attributes, whether trace context is sent, and per
+    outcome (status code, ``error.type``) the metric's attributes with their
+    cardinality-guard key, so a request builds no dict and hashes no attribute
+    set of its own.
+    """
+
+    __slots__ = ("_series", "name", "propagate", "series_attributes", "span_attributes")
+
+    def __init__(self, method: str, host: str, port: int | None, route: Route) -> None:
+        method = method.upper()
+        known = method if method in HTTP_KNOWN_METHODS else HTTP_METHOD_OTHER
+        attributes: dict[str, Any] = {HTTP_REQUEST_METHOD: known, SERVER_ADDRESS: route.address}
+        if port is not None and route.address != OTHER:
+            attributes[SERVER_PORT] = port
+        if route.peer is not None:
+            attributes[SERVICE_PEER_NAME] = route.peer
+        self.series_attributes = attributes
+        span_attributes = dict(attributes)
+        if route.address == OTHER:
+            # The span may name the real host: it is not a metric series.
+            span_attributes[SERVER_ADDRESS] = host
+        self.span_attributes = span_attributes  # the SDK copies it
+        # Span name: the method (semconv, when no url.template is known).
+        self.name = known if known != HTTP_METHOD_OTHER else "HTTP"
+        self.propagate = route.propagate
+        self._series: dict[tuple[int | None, str | None], tuple[dict[str, Any], Any]] = {}
+
+    def series(self, status: int | None, kind: str | None) -> tuple[dict[str, Any], Any]:
+        """The metric's attributes and their guard key for one outcome (built once)."""
+        found = self._series.get((status, kind))
+        if found is None:
+            attributes = dict(self.series_attributes)
+            if status is not None:
+                attributes[HTTP_RESPONSE_STATUS_CODE] = status
+            if kind is not None:
+                attributes[ERROR_TYPE] = kind
+            found = (attributes, attributes_key(attributes))
+            # Bounded by the cardinality guard too; this only avoids rebuilding.
+            if len(self._series) < _MAX_CACHED_SERIES:
+                self._series[(status, kind)] = found
+        return found
+
+
+def _shape(method: str, host: str, port: int | None) -> _Shape:
+    """The :class:`_Shape` of a call (cached per host map, bounded like its routes)."""
+    hosts = _hosts
+    key = (method, host, port)
+    shape = hosts._shapes.get(key)
+    if shape is None:
+        shape = _Shape(method, host, port, hosts.route(host, port))
+        # Calls to user-supplied hosts come and go: drop them wholesale.
+        if len(hosts._shapes) >= _MAX_CACHED_HOSTS:
+            hosts._shapes.clear()
+        hosts._shapes[key] = shape
+    return shape
+
+
 class Call:
     """One outgoing request in flight (see :func:`begin_call`)."""
 
-    __slots__ = ("attributes", "span", "start", "token")
+    __slots__ = ("shape", "span", "start", "token")
 
-    def __init__(self) -> None:
-        self.attributes: dict[str, Any] = {}
-        self.span: trace.Span | None = None
-        self.token: object = None
-        self.start = 0.0
+    def __init__(self, shape: _Shape, span: trace.Span | None, token: object) -> None:
+        self.shape = shape
+        self.span = span
+        self.token = token
+        self.start = _perf_counter()
 
     def finish(self, status: int | None, error: BaseException | None = None) -> None:
         """Record the call: ``status`` is the response status code (None if there is none)."""
         try:
-            duration = time.perf_counter() - self.start
-            if self.token is not None:
-                otel_context.detach(self.token)  # type: ignore[arg-type]
-            attributes = self.attributes
+            duration = _perf_counter() - self.start
+            _detach(self.token)  # type: ignore[arg-type]
             kind: str | None = None
             if error is not None:
                 kind = error_type(error)
             elif status is not None and status >= 400:
                 kind = str(status)
-            if status is not None:
-                attributes[HTTP_RESPONSE_STATUS_CODE] = status
-            if kind is not None:
-                attributes[ERROR_TYPE] = kind
-            record(_DURATION, duration, attributes, attributes_key(attributes))
+            attributes, key = self.shape.series(status, kind)
+            record(_DURATION, duration, attributes, key)
             span = self.span
             if span is not None:
                 if status is not None:
@@ -274,33 +338,22 @@ def begin_call(method: str, host: str, port: int | None, headers: Any) -> Call |
     :mod:`watchkit._internal.suppression`).
     """
     try:
-        if _get_value(_SUPPRESS) or _get_value(_SUPPRESS_HTTP) or _get_value(PLAIN_KEY):
+        # One context read for everything below; the SDK is handed it too, so
+        # start_span, its sampler and the propagators do not read it again.
+        context = _get_current()
+        if context.get(_SUPPRESS) or context.get(_SUPPRESS_HTTP) or context.get(PLAIN_KEY):
             return None
-        route = _hosts.route(host, port)
-        call = Call()
-        method = method.upper()
-        known = method if method in HTTP_KNOWN_METHODS else HTTP_METHOD_OTHER
-        attributes = call.attributes
-        attributes[HTTP_REQUEST_METHOD] = known
-        attributes[SERVER_ADDRESS] = route.address
-        if port is not None and route.address != OTHER:
-            attributes[SERVER_PORT] = port
-        if route.peer is not None:
-            attributes[SERVICE_PEER_NAME] = route.peer
+        shape = _shape(method, host, port)
+        span: trace.Span | None = None
         tracer = TRACER.get()
         if tracer is not None:
-            span_attributes = dict(attributes)
-            if route.address == OTHER:
-                # The span may name the real host: it is not a metric series.
-                span_attributes[SERVER_ADDRESS] = host
-            # Span name: the method (semconv, when no url.template is known).
-            name = known if known != HTTP_METHOD_OTHER else "HTTP"
-            call.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
-            if route.propagate:
-                propagate.inject(headers, context=trace.set_span_in_context(call.span))
-        call.token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP, True))
-        call.start = time.perf_counter()
-        return call
+            span = tracer.start_span(
+                shape.name, context, kind=_CLIENT, attributes=shape.span_attributes
+            )
+            if shape.propagate:
+                _inject(headers, context=_set_span_in_context(span, context))
+        token = _attach(_set_value(_SUPPRESS_HTTP, True, context))
+        return Call(shape, span, token)
     except Exception:
         report("outgoing HTTP call start")
         return None

@@ -87,6 +87,32 @@ def test_dependency_gets_telemetry_but_no_trace_context(
     assert declined[0].attributes["http.request.method"] == "POST"
 
 
+def test_outcomes_of_one_host_keep_their_own_series_and_a_new_host_map_applies(
+    telemetry: TelemetryCapture, provider: tuple[str, list[dict[str, str]]]
+) -> None:
+    """Per-host attributes are built once, yet each outcome and each host map records its own."""
+    url, seen = provider
+    watchkit.http_client.instrument(dependencies={"payments": ["127.0.0.1"]})
+    with httpx.Client() as client:
+        for path in ("/charge", "/declined", "/charge"):
+            client.post(f"{url}{path}")
+    (ok,) = telemetry.metric_points(DURATION, {"http.response.status_code": 200})
+    assert ok.count == 2  # type: ignore[union-attr]
+    assert "error.type" not in ok.attributes
+    (declined,) = telemetry.metric_points(DURATION, {"http.response.status_code": 402})
+    assert declined.attributes["error.type"] == "402"
+    assert declined.attributes["service.peer.name"] == "payments"
+    spans = telemetry.spans("POST")
+    assert [s.attributes.get("error.type") for s in spans] == [None, "402", None]  # type: ignore[union-attr]
+    assert all("traceparent" not in headers for headers in seen)
+
+    watchkit.http_client.instrument(internal=["127.0.0.1"])
+    with httpx.Client() as client:
+        client.post(f"{url}/charge")
+    assert "traceparent" in seen[-1]
+    assert "service.peer.name" not in telemetry.spans("POST")[-1].attributes  # type: ignore[operator]
+
+
 def test_propagate_true_sends_trace_context(
     telemetry: TelemetryCapture, provider: tuple[str, list[dict[str, str]]]
 ) -> None:
