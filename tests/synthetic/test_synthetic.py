@@ -308,13 +308,27 @@ def test_cli_interval_runs_repeatedly_until_interrupted():
         assert "step 'track delivery': HTTP 500" in line
 
 
+@pytest.mark.collector
 @pytest.mark.parametrize(("signum", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
-def test_cli_interval_stops_on_a_signal_even_when_a_run_swallows_the_cancellation(signum, status):
-    """SIGINT or SIGTERM in the middle of a run that swallows its cancellation still stops."""
+def test_cli_interval_stops_on_a_signal_even_when_a_run_swallows_the_cancellation(
+    signum, status, rotel_collector, otlp_receiver
+):
+    """SIGINT or SIGTERM in the middle of a run that swallows its cancellation still stops.
+
+    It stops by flushing: with a one-minute batch delay, the interrupted run's span
+    reaches the collector only through the exit's flush.
+    """
     import signal
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WATCHKIT_"))}
-    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), WATCHKIT_EXPORTER="none")
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        WATCHKIT_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.http_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_BSP_SCHEDULE_DELAY="60000",
+        OTEL_SERVICE_NAME=f"synthetic-cli-{signum.lower()}",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "watchkit", "synthetic", "run",
          "tests.synthetic.journeys_swallowing", "--interval", "0.2",
@@ -335,6 +349,14 @@ def test_cli_interval_stops_on_a_signal_even_when_a_run_swallows_the_cancellatio
             process.communicate()
     assert process.returncode == status, err
     assert "Traceback" not in err, err
+    otlp_receiver.wait_for(
+        lambda r: [
+            s
+            for s in r.spans("synthetic swallows-cancel")
+            if s.resource_attributes.get("service.name") == f"synthetic-cli-{signum.lower()}"
+        ],
+        timeout=15,
+    )
 
 
 def test_scheduler_runs_in_one_process_only(server, tmp_path):
