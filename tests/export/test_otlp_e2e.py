@@ -277,3 +277,67 @@ def test_child_forked_while_the_parent_exports_metrics_still_exports_its_own(
     )
     assert points[-1].value == 2
     assert points[-1].resource_attributes["process.pid"] == out["child"]
+
+
+def test_child_forked_while_the_parent_exports_its_first_logs_still_exports_its_own(
+    rotel_collector: RotelCollector, otlp_receiver: OtlpReceiver
+) -> None:
+    """A fork in the middle of an import on the export thread leaves the child able to export.
+
+    ``requests`` imports ``netrc`` on a session's first request: a Celery worker's
+    start-up lines, exported while the prefork pool forks, put the export thread
+    inside that import at the fork. Here a thread of the parent is held inside
+    ``import netrc`` across the fork (longer than the fork waits), and the child's
+    own log line must still arrive. Without the fork hooks the child's export
+    waits for ever on the import lock of a thread that does not exist there.
+    """
+    result = run_python(
+        f"""
+        import importlib.abc, importlib.machinery, json, os, sys, threading
+        assert "netrc" not in sys.modules
+        parent, entered, gate = os.getpid(), threading.Event(), threading.Event()
+
+        class SlowNetrc(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name != "netrc" or os.getpid() != parent:
+                    return None
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                real = spec.loader
+
+                class Loader(importlib.abc.Loader):
+                    def create_module(self, spec):
+                        return None
+
+                    def exec_module(self, module):
+                        entered.set()
+                        gate.wait(30)
+                        real.exec_module(module)
+
+                spec.loader = Loader()
+                return spec
+
+        sys.meta_path.insert(0, SlowNetrc())
+        import watchkit
+        watchkit.configure(service_name="fork-mid-import", exporter="otlp",
+                           endpoint="{rotel_collector.http_endpoint}", shutdown_timeout=5)
+        log = watchkit.get_logger("fork")
+        threading.Thread(target=lambda: __import__("netrc"), daemon=True).start()
+        assert entered.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            log.info("child line")
+            os._exit(0 if watchkit.shutdown(timeout=5) else 3)
+        gate.set()
+        code = os.waitpid(pid, 0)[1]
+        log.info("parent line")
+        watchkit.shutdown()
+        print(json.dumps({{"code": code, "child": pid}}))
+        """,
+        timeout=60,
+    )
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["code"] == 0, result.stderr
+    lines = otlp_receiver.wait_for(
+        lambda r: r.logs("child line") if r.logs("parent line") else [], timeout=15
+    )
+    assert lines[-1].resource_attributes["process.pid"] == out["child"]

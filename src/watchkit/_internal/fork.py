@@ -25,6 +25,11 @@ held by a thread of the parent that was writing at the moment of the fork.
 :func:`hold_across_fork` makes the forking thread take such a lock before the
 fork (waiting at most :data:`HOLD_TIMEOUT` for the thread inside it to leave),
 so the child starts with the lock and what it guards untouched by anyone.
+
+An import in progress on another thread is such a lock too (Python's per-module
+import lock, see :mod:`watchkit._internal.imports`): the fork first waits for
+it, and the child forgets an import that was still cut before anything else
+runs. The forking thread waits at most :data:`HOLD_TIMEOUT` in all.
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Final, Protocol
+
+from watchkit._internal import imports
 
 __all__ = [
     "HOLD_TIMEOUT",
@@ -57,7 +65,8 @@ SERVICES: Final = 3
 """Restart background work the child needs (it only restarts lazily, on use)."""
 
 HOLD_TIMEOUT: Final = 0.5
-"""Seconds a fork waits for a held lock (a writer stuck on a full pipe must not stop it)."""
+"""Seconds a fork waits in all for held locks and imports (a writer stuck on a full
+pipe must not stop it)."""
 
 _PHASES: Final = (LOCKS, STATE, PIPELINE, SERVICES)
 _hooks: dict[int, list[tuple[str, Callable[[], None]]]] = {phase: [] for phase in _PHASES}
@@ -109,10 +118,13 @@ def hold_across_fork(name: str, lock: Callable[[], _Lock]) -> None:
 def _before_fork() -> None:
     taken: list[_Lock] = []
     _holding.locks = taken
+    deadline = time.monotonic() + HOLD_TIMEOUT
+    # Imports first: the importing thread may need one of the locks held below.
+    imports.wait_for_imports(deadline)
     for _, get in list(_held):
         try:
             lock = get()
-            if lock.acquire(timeout=HOLD_TIMEOUT):
+            if lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
                 taken.append(lock)
         except Exception:  # never stop a fork; the child renews the lock
             continue
@@ -130,6 +142,7 @@ def _release_held() -> None:
 
 
 def _after_fork_in_child() -> None:
+    imports.forget_cut_imports()  # before any hook imports something
     _release_held()
     run_child_hooks()
 
