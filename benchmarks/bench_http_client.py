@@ -19,8 +19,9 @@ the guard's key cached per method, host, port and outcome), watchkit's
 overhead ratio went from 0.53, 0.50, 0.47 (11-20 µs above the floor) to 0.48,
 0.45, 0.46 (3-8 µs above it); the floor was 0.40-0.43. On loopback the rows
 moved by up to 40 µs between runs under that load (floor 0.43-0.57, watchkit
-0.55-0.69, before 0.48-0.53): the 0.5x budget sits at the floor's level there,
-and whether it is met needs a quiet machine to tell.
+0.55-0.69, before 0.48-0.53). In four later quiet runs the floor measured
+0.46-0.49 and watchkit 0.50-0.57: the 0.5x budget sits at the floor, within
+the run-to-run noise of a loopback request (docs/performance.md).
 """
 
 from __future__ import annotations
